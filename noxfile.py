@@ -1,0 +1,87 @@
+"""Task runner: tests, the documentation site, a local preview and the benchmarks.
+
+    python -m nox -s tests   # unit tests, every docs snippet, site build, browser tests
+    python -m nox -s docs    # every docs snippet, then `mkdocs build --strict` into site/
+    python -m nox -s serve   # preview on http://127.0.0.1:8000
+    python -m nox -s bench   # benchmarks, results in benchmarks/results/
+
+Environments are made with uv and kept between runs; a session reinstalls only when
+pyproject.toml or the pinned constraints change, so a warm run starts in about a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests"]
+
+ENV = {
+    # Compile bytecode once at install; otherwise every `import torch` recompiles.
+    "UV_COMPILE_BYTECODE": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONHASHSEED": "0",
+    "NO_MKDOCS_2_WARNING": "1",
+}
+
+
+def install(session: nox.Session, extras: str) -> None:
+    """Install the package with ``extras`` under the pinned constraints, once per change."""
+    digest = hashlib.sha256()
+    for file in (ROOT / "pyproject.toml", CONSTRAINTS):
+        digest.update(file.read_bytes())
+    digest.update(extras.encode())
+    stamp = Path(session.virtualenv.location) / f".installed-{digest.hexdigest()[:16]}"
+    if stamp.exists() and not session.posargs[:1] == ["--reinstall"]:
+        return
+    for old in Path(session.virtualenv.location).glob(".installed-*"):
+        old.unlink()
+    session.install("-c", str(CONSTRAINTS), "-e", f".[{extras}]", env=ENV)
+    stamp.touch()
+
+
+def build_site(session: nox.Session) -> None:
+    """Build the site into site/ with warnings as errors."""
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=ENV)
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Unit tests and docs snippets, then the site build, then browser tests of the site."""
+    install(session, "test,docs")
+    args = [a for a in session.posargs if a != "--reinstall"]
+    session.run("pytest", "--ignore=tests/site", *args, env=ENV)
+    build_site(session)
+    if (ROOT / "tests" / "site").is_dir():
+        session.run("pytest", "tests/site", *args, env=ENV)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Run every docs snippet (results are cached for the build), then build the site."""
+    install(session, "test,docs")
+    session.run("pytest", "tests/test_docs.py", env=ENV)
+    build_site(session)
+    session.log(f"Site written to {ROOT / 'site'}; open site/index.html or run `nox -s serve`.")
+
+
+@nox.session(python="3.11")
+def serve(session: nox.Session) -> None:
+    """Preview the site on http://127.0.0.1:8000, rebuilding on every change."""
+    install(session, "test,docs")
+    session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", env=ENV)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; results go to benchmarks/results/*.json for the docs to render."""
+    install(session, "test,docs")
+    session.run("python", "benchmarks/run.py", *session.posargs, env={**ENV, **os.environ})

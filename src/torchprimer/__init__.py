@@ -1,0 +1,3 @@
+"""torchprimer: the models, data helpers and training loop that PyTorch Primer builds up to."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""MkDocs hooks: show what each page's code printed and drew, and offer it as a notebook.
+
+For every page with ```python blocks the build
+
+* runs the page (or reuses the results the snippet tests cached for the same page text
+  and package sources), then inserts after each block the text it printed and the
+  figures it drew, so the page shows the output of the code that ran;
+* adds a "tested with" line: torch and torchvision versions, date, and run time;
+* writes the page as a Jupyter notebook next to it, with a download button.
+
+Before the build it also makes sure KaTeX is present (see ``tools/katex.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import posixpath
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import katex  # noqa: E402  (tools/katex.py)
+import notebooks  # noqa: E402  (tools/notebooks.py)
+import snippets  # noqa: E402  (tools/snippets.py)
+
+# Pages written in the current build: page source path -> notebook text.
+_NOTEBOOKS: dict[str, tuple[str, str]] = {}
+
+
+def on_pre_build(config, **kwargs) -> None:
+    """Fetch KaTeX into docs/assets/katex/ unless it is there already."""
+    katex.ensure(Path(config.docs_dir) / "assets" / "katex")
+    _NOTEBOOKS.clear()
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """Insert outputs, figures, the tested-with line and the notebook button."""
+    path = Path(page.file.abs_src_path)
+    blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
+    if not blocks:
+        return markdown
+    result = snippets.load_result(path) or snippets.run_page(path)
+    lines = markdown.split("\n")
+    # MkDocs hands over the page without its front matter: shift the file's line numbers.
+    offset = len(path.read_text(encoding="utf-8").split("\n")) - len(lines)
+    dest_dir = posixpath.dirname(page.file.dest_uri)
+    stem = Path(page.file.src_uri).stem
+    for number, (block, output) in reversed(list(enumerate(zip(blocks, result.blocks), 1))):
+        extra = _render_output(block.indent, output.stdout)
+        for index, figure in enumerate(output.figures, 1):
+            name = f"{stem}-{number}-{index}.png"
+            target = Path(config.site_dir) / dest_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(base64.b64decode(figure["png"]))
+            extra += _render_figure(block.indent, name, figure["alt"])
+        at = block.end_line - offset
+        if lines[at - 1].strip() != "```":
+            raise RuntimeError(f"{page.file.src_uri}:{block.end_line}: cannot place the block's output")
+        lines[at:at] = extra
+    notebook_name = f"{stem}.ipynb"
+    _NOTEBOOKS[page.file.src_uri] = (posixpath.join(dest_dir, notebook_name), markdown)
+    body = "\n".join(lines)
+    return _insert_after_title(body, _banner(result, notebook_name))
+
+
+def on_post_build(config, **kwargs) -> None:
+    """Write each page's notebook next to its HTML."""
+    for src_uri, (dest, markdown) in _NOTEBOOKS.items():
+        target = Path(config.site_dir) / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page_url = (config.site_url or "") + src_uri
+        target.write_text(notebooks.from_markdown(markdown, source=page_url), encoding="utf-8")
+
+
+def _render_output(indent: str, stdout: str) -> list[str]:
+    if not stdout.strip():
+        return []
+    body = [indent + line if line else "" for line in stdout.rstrip("\n").split("\n")]
+    return ["", f'{indent}```text title="Output"', *body, f"{indent}```"]
+
+
+def _render_figure(indent: str, name: str, alt: str) -> list[str]:
+    alt = html.escape(alt, quote=True)
+    return ["", f'{indent}<figure class="primer-figure"><img src="{name}" alt="{alt}" loading="lazy"></figure>', ""]
+
+
+def _banner(result: snippets.PageResult, notebook_name: str) -> str:
+    import torch
+    import torchvision
+
+    return (
+        '<div class="primer-tested" markdown>\n'
+        f'<span>Tested with torch {torch.__version__.split("+")[0]} and torchvision '
+        f'{torchvision.__version__.split("+")[0]} on {result.date}; the code on this page ran in '
+        f"{result.seconds:.1f} s on the build machine's CPU.</span>\n"
+        f'<a class="md-button primer-download" href="{notebook_name}" download>'
+        "Download notebook</a>\n"
+        "</div>\n"
+    )
+
+
+def _insert_after_title(markdown: str, banner: str) -> str:
+    """Place the banner under the page's first ``# Title`` (or at the top without one)."""
+    match = re.search(r"^# .*\n", markdown, flags=re.MULTILINE)
+    if match is None:
+        return banner + "\n" + markdown
+    return markdown[: match.end()] + "\n" + banner + "\n" + markdown[match.end():]

@@ -1,0 +1,272 @@
+"""Find and run the code blocks of a documentation page.
+
+Every ```python fence of a page runs, in order, in one namespace, the way a reader who
+copies the blocks one after the other into a Python session would run them. The same
+runner serves the tests (``tests/test_docs.py``) and the site build
+(``tools/mkdocs_hooks.py``), so the output and the figures shown on a page are those of
+the code that ran.
+
+Blocks are found with the same rule as mktestdocs (a line holding three backticks opens
+or closes a block; the info string must be exactly ``python``), but with their line
+numbers kept, so that a failure reads ``docs/<page>.md:<line>``. Each block is compiled
+with the page as its file name and its first line at the page's line number, which makes
+tracebacks point at the Markdown source itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import textwrap
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CACHE = ROOT / ".cache" / "pages"
+
+#: The budget a page gets when its front matter names none (seconds on a 2-core CPU).
+DEFAULT_TIME_BUDGET = 30.0
+
+FENCE = "```"
+# An opening fence whose language is Python-like but that mktestdocs would not run.
+_PYTHON_LIKE = re.compile(r"^\s*(`{3,}|~{3,})\s*\{?\.?(python|py|pycon|python3|py3)\b(?P<rest>.*)$")
+
+
+@dataclass
+class Block:
+    """One runnable block: its dedented code and where it sits in the page."""
+
+    code: str
+    line: int  # 1-based line of the first code line (the line after the fence)
+    end_line: int  # 1-based line of the closing fence
+    indent: str  # indentation of the fence (blocks inside admonitions are indented)
+
+
+@dataclass
+class BlockResult:
+    """What one block printed and drew."""
+
+    stdout: str
+    figures: list[dict[str, str]] = field(default_factory=list)  # {"png": base64, "alt": text}
+
+
+@dataclass
+class PageResult:
+    """The outcome of running every block of a page."""
+
+    page: str
+    blocks: list[BlockResult]
+    seconds: float
+    date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
+
+
+class SnippetError(AssertionError):
+    """A block of a page raised; the message names ``docs/<page>.md:<line>``."""
+
+
+def front_matter(text: str) -> dict:
+    """Return the YAML front matter of a Markdown page (empty when there is none)."""
+    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
+    return yaml.safe_load(match.group(1)) or {} if match else {}
+
+
+def time_budget(text: str) -> float:
+    """Seconds a page may take, from its ``time_budget`` front matter key."""
+    return float(front_matter(text).get("time_budget", DEFAULT_TIME_BUDGET))
+
+
+def find_blocks(text: str) -> list[Block]:
+    """Return the ```python blocks of ``text`` in order, with their line numbers."""
+    blocks: list[Block] = []
+    lines = text.split("\n")
+    opening: int | None = None
+    for number, line in enumerate(lines, start=1):
+        if FENCE not in line:
+            continue
+        if opening is None:
+            opening = number
+            continue
+        fence = lines[opening - 1]
+        if fence.lstrip() == FENCE + "python":
+            body = "\n".join(lines[opening:number - 1])
+            blocks.append(
+                Block(
+                    code=textwrap.dedent(body) + "\n",
+                    line=opening + 1,
+                    end_line=number,
+                    indent=fence[: len(fence) - len(fence.lstrip())],
+                )
+            )
+        opening = None
+    return blocks
+
+
+def suspicious_fences(text: str) -> list[tuple[int, str]]:
+    """Fences that look like Python but would be skipped silently.
+
+    Returns ``(line, fence)`` pairs. ``py`` fences are allowed only with a reason: the
+    same line must carry a title, e.g. ```` ```py title="not run: needs a GPU" ````.
+    """
+    found = []
+    in_block = False
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        match = _PYTHON_LIKE.match(line)
+        if match and not in_block:
+            fence, lang, rest = match.group(1), match.group(2), match.group("rest")
+            shown_with_reason = fence == FENCE and lang == "py" and "title=" in rest
+            if not (line.lstrip() == FENCE + "python" or shown_with_reason):
+                found.append((number, stripped))
+        if FENCE in line:
+            in_block = not in_block
+    return found
+
+
+def _alt_text(figure) -> str:
+    """Describe a figure by its titles, for readers who cannot see it."""
+    titles = [figure._suptitle.get_text()] if figure._suptitle is not None else []
+    titles += [axes.get_title() for axes in figure.axes if axes.get_title()]
+    return "; ".join(titles) or "Figure drawn by the code above"
+
+
+def _figures() -> list[dict[str, str]]:
+    """Save and close every open matplotlib figure; return them as base64 PNGs with alt text."""
+    import sys
+
+    if "matplotlib.pyplot" not in sys.modules:
+        return []
+    import matplotlib.pyplot as plt
+
+    images = []
+    for number in plt.get_fignums():
+        buffer = io.BytesIO()
+        plt.figure(number).savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
+        images.append({"png": png, "alt": _alt_text(plt.figure(number))})
+    plt.close("all")
+    return images
+
+
+@contextlib.contextmanager
+def _page_sandbox(mnist_raw: Path | None):
+    """Run inside a fresh scratch folder holding a private copy of the MNIST files.
+
+    Pages use ``root="data"`` like a reader would; the copy lets torchvision find the
+    files without touching the network or writing next to the shared originals.
+    """
+    previous = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="primer-page-") as scratch:
+        if mnist_raw is not None and mnist_raw.is_dir():
+            shutil.copytree(mnist_raw, Path(scratch) / "data" / "MNIST" / "raw")
+        os.chdir(scratch)
+        try:
+            yield Path(scratch)
+        finally:
+            os.chdir(previous)
+
+
+def mnist_raw_dir() -> Path | None:
+    """Where the original MNIST ``.gz`` files are (``TORCHPRIMER_MNIST_RAW`` or ``../shared``)."""
+    configured = os.environ.get("TORCHPRIMER_MNIST_RAW")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "data" / "MNIST" / "raw"
+    return path if path.is_dir() else None
+
+
+def run_page(path: Path) -> PageResult:
+    """Run every block of the page at ``path`` in one namespace; raise SnippetError on failure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = path.read_text(encoding="utf-8")
+    name = path.resolve().relative_to(ROOT).as_posix()
+    namespace: dict = {"__name__": "__main__"}
+    results: list[BlockResult] = []
+    start = time.perf_counter()
+    with _page_sandbox(mnist_raw_dir()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
+        for block in find_blocks(text):
+            source = "\n" * (block.line - 1) + block.code
+            stdout = io.StringIO()
+            try:
+                code = compile(source, str(ROOT / name), "exec")
+                with contextlib.redirect_stdout(stdout):
+                    exec(code, namespace)
+            except BaseException as error:  # noqa: BLE001 - re-raised with the page location
+                _figures()
+                raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from error
+            results.append(BlockResult(stdout=stdout.getvalue(), figures=_figures()))
+    return PageResult(page=name, blocks=results, seconds=time.perf_counter() - start)
+
+
+def _describe_failure(name: str, block: Block, error: BaseException, printed: str) -> str:
+    """Name the page and the line that failed, show that line and the traceback."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(name)]
+    line = frames[-1].lineno if frames else getattr(error, "lineno", None) or block.line
+    lines = (ROOT / name).read_text(encoding="utf-8").split("\n")
+    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    trace = "".join(traceback.format_exception(error)).replace(str(ROOT) + os.sep, "")
+    message = f"{name}:{line}: {type(error).__name__}: {error}\n    {shown}\n\n{trace}"
+    if printed:
+        message += f"\nThe block printed before failing:\n{printed}"
+    return message
+
+
+def _source_fingerprint() -> str:
+    """A hash of the package sources and of this runner: a change in either re-runs pages."""
+    digest = hashlib.sha256()
+    for file in sorted((ROOT / "src").rglob("*.py")) + [Path(__file__)]:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(path: Path) -> str:
+    """Key under which a page's results are cached: its text plus the package sources."""
+    import torch
+
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(_source_fingerprint().encode())
+    digest.update(torch.__version__.encode())
+    return digest.hexdigest()[:32]
+
+
+def save_result(path: Path, result: PageResult) -> None:
+    """Cache a page's results so that the site build shows them without running it again."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "page": result.page,
+        "seconds": result.seconds,
+        "date": result.date,
+        "blocks": [{"stdout": b.stdout, "figures": b.figures} for b in result.blocks],
+    }
+    target = CACHE / f"{cache_key(path)}.json"
+    partial = target.with_suffix(".tmp")
+    partial.write_text(json.dumps(payload), encoding="utf-8")
+    partial.replace(target)
+
+
+def load_result(path: Path) -> PageResult | None:
+    """Return a page's cached results, or None when the page or the package changed since."""
+    target = CACHE / f"{cache_key(path)}.json"
+    if not target.is_file():
+        return None
+    payload = json.loads(target.read_text(encoding="utf-8"))
+    blocks = [BlockResult(stdout=b["stdout"], figures=b["figures"]) for b in payload["blocks"]]
+    return PageResult(payload["page"], blocks, payload["seconds"], payload["date"])
+
+
+def pages() -> list[Path]:
+    """Every Markdown page under docs/, in a stable order."""
+    return sorted(DOCS.rglob("*.md"))
