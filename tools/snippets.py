@@ -187,6 +187,7 @@ def mnist_raw_dir() -> Path | None:
 
 def run_page(path: Path) -> PageResult:
     """Run every block of the page at ``path`` in one namespace; raise SnippetError on failure."""
+    __tracebackhide__ = True  # pytest shows the page location, not this runner
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,7 +207,7 @@ def run_page(path: Path) -> PageResult:
                     exec(code, namespace)
             except BaseException as error:  # noqa: BLE001 - re-raised with the page location
                 _figures()
-                raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from error
+                raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from None
             results.append(BlockResult(stdout=stdout.getvalue(), figures=_figures()))
     return PageResult(page=name, blocks=results, seconds=time.perf_counter() - start)
 
