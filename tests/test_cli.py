@@ -1,0 +1,136 @@
+"""The command line: in-process for the error paths, one real subprocess run on MNIST."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import torchprimer
+from torchprimer.cli import main
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse exits on its own errors
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_info_prints_versions_and_device(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "info")
+    assert code == 0
+    for word in ("torchprimer " + torchprimer.__version__, "torch ", "torchvision", "device"):
+        assert word in out
+
+
+def test_unknown_model_lists_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "train", "resnet")
+    assert code == 2 and "invalid choice: 'resnet'" in err and "mnist-cnn" in err and "cifar-cnn" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_dataset_lists_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--dataset", "imagenet")
+    assert code == 2 and "choose from 'mnist', 'cifar10'" in err
+    code, _, err = run_main(capsys, "download", "svhn")
+    assert code == 2 and "choose from 'mnist', 'cifar10'" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--epochs", "0"), ("--epochs", "two"), ("--batch-size", "-3"), ("--lr", "0"), ("--max-batches", "x")]
+)
+def test_bad_options_exit_with_a_short_message(capsys: pytest.CaptureFixture[str], option: str, value: str) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", option, value)
+    assert code == 2 and "expected a positive" in err and "Traceback" not in err
+
+
+def test_missing_command_and_device(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(capsys, )[0] == 2
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--device", "tpu")
+    assert code == 2 and "choose from 'cpu', 'cuda', 'mps'" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--device", "cuda")
+    assert code == 1 and "device 'cuda' is not available on this machine; available: cpu" in err
+
+
+def test_model_that_does_not_fit_the_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "train", "cifar-cnn", "--dataset", "mnist")
+    assert code == 2
+    assert "'cifar-cnn' takes 3x32x32" in err and "--dataset cifar10" in err and "mnist-cnn" in err
+    code, _, err = run_main(capsys, "train", "mnist-mlp", "--dataset", "cifar10")
+    assert code == 2 and "cifar-lesson, cifar-cnn" in err
+
+
+def test_resume_needs_a_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--resume")
+    assert code == 2 and "--resume needs --checkpoint" in err
+
+
+def test_missing_dataset_says_where_to_put_the_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path))
+    assert code == 1 and "train-images-idx3-ubyte.gz" in err and str(tmp_path / "MNIST" / "raw") in err
+    assert "Traceback" not in err
+    code, _, err = run_main(capsys, "train", "cifar-lesson", "--root", str(tmp_path))  # --dataset from the model
+    assert code == 1 and "cifar-10-python.tar.gz" in err
+
+
+def test_download_offline_fails_cleanly(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
+    from torchprimer import data
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data.datasets.CIFAR10, "download", offline)
+    code, _, err = run_main(capsys, "download", "cifar10", "--root", str(tmp_path))
+    assert code == 1 and "download failed" in err and "cifar-10-python.tar.gz" in err
+
+
+def test_download_with_local_files_needs_no_network(capsys: pytest.CaptureFixture[str], mnist_root: Path) -> None:
+    code, out, _ = run_main(capsys, "download", "mnist", "--root", str(mnist_root))
+    assert code == 0 and "mnist: 60,000 training and 10,000 test images" in out
+
+
+def test_train_in_process_with_checkpoint_logs_and_resume(
+    capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
+) -> None:
+    args = ["train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "3", "--no-progress",
+            "--checkpoint", str(tmp_path / "mlp.pt"), "--log-dir", str(tmp_path / "logs")]  # fmt: skip
+    code, out, _ = run_main(capsys, *args)
+    assert code == 0 and (tmp_path / "mlp.pt").is_file() and any((tmp_path / "logs").iterdir())
+    assert "epoch 1/1" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
+    code, out, _ = run_main(capsys, *args, "--resume")  # the one epoch is done: only the summary
+    assert code == 0 and "epoch 1/1" not in out and "test accuracy: " in out
+    code, _, err = run_main(capsys, *args, "--resume", "--epochs", "2")  # a one-cycle schedule cannot grow
+    assert code == 2 and "resume with the same --epochs" in err
+    (tmp_path / "mlp.pt").write_text("not a checkpoint")
+    code, _, err = run_main(capsys, *args, "--resume")
+    assert code == 1 and "mlp.pt" in err and "expected a file written by torchprimer.save_checkpoint" in err
+
+
+def test_console_script_trains_mnist_cnn_without_progress_output(mnist_root: Path) -> None:
+    script = Path(sys.executable).with_name("torchprimer")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "torchprimer"]
+    result = subprocess.run(
+        [*command, "train", "mnist-cnn", "--root", str(mnist_root), "--epochs", "1", "--max-batches", "20", "--no-progress"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bars
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("training mnist-cnn (29,034 parameters) on mnist")
+    assert lines[-1].startswith("test accuracy: ") and lines[-1].split()[2].endswith("%")
+    assert "\r" not in result.stdout
+
+
+def test_python_dash_m_runs_the_same_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "torchprimer", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == f"torchprimer {torchprimer.__version__}"

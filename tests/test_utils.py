@@ -1,0 +1,53 @@
+"""Utilities: seeding makes draws repeat; device selection; RNG state round trip."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from torchprimer.utils import get_rng_state, seed_everything, select_device, set_rng_state
+
+
+def draws() -> tuple:
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+def test_same_seed_same_draws() -> None:
+    seed_everything(123)
+    first = draws()
+    seed_everything(123)
+    assert draws() == first
+    seed_everything(124)
+    assert draws() != first
+
+
+def test_rng_state_round_trip() -> None:
+    seed_everything(5)
+    state = get_rng_state()
+    first = draws()
+    draws()
+    set_rng_state(state)
+    assert draws() == first
+
+
+def test_select_device_defaults_to_an_available_device() -> None:
+    device = select_device()
+    expected = "cuda" if torch.cuda.is_available() else None
+    assert device.type in ("cpu", "cuda", "mps")
+    if expected:
+        assert device.type == expected
+    assert select_device("cpu") == torch.device("cpu")
+
+
+def test_select_device_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="choose one of cpu, cuda, mps"):
+        select_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_select_device_rejects_an_unavailable_device() -> None:
+    with pytest.raises(ValueError, match="not available on this machine"):
+        select_device("cuda")
