@@ -6,7 +6,12 @@ For every page with ```python blocks the build
   and package sources), then inserts after each block the text it printed and the
   figures it drew, so the page shows the output of the code that ran;
 * adds a "tested with" line: torch and torchvision versions, date, and run time;
-* writes the page as a Jupyter notebook next to it, with a download button.
+* writes the page as a Jupyter notebook next to it, with a download button;
+* replaces each ``<!-- benchmark: NAME -->`` line by the table of that benchmark's
+  measured results (``tools/benchmark_tables.py``).
+
+The executed notebooks under ``docs/notebooks/`` get their data root, their ``.ipynb``
+download and their CDN-free HTML from ``tools/notebook_pages.py``.
 
 Before the build it also makes sure KaTeX is present (see ``tools/katex.py``).
 """
@@ -22,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import benchmark_tables  # noqa: E402  (tools/benchmark_tables.py)
 import katex  # noqa: E402  (tools/katex.py)
+import notebook_pages  # noqa: E402  (tools/notebook_pages.py)
 import notebooks  # noqa: E402  (tools/notebooks.py)
 import snippets  # noqa: E402  (tools/snippets.py)
 
@@ -34,10 +41,16 @@ def on_pre_build(config, **kwargs) -> None:
     """Fetch KaTeX into docs/assets/katex/ unless it is there already."""
     katex.ensure(Path(config.docs_dir) / "assets" / "katex")
     _NOTEBOOKS.clear()
+    notebook_pages.prepare_data_root()  # TORCHPRIMER_DATA for the executed notebooks
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    """Insert outputs, figures, the tested-with line and the notebook button."""
+    """Insert outputs, figures, the tested-with line and the notebook button; then benchmark tables."""
+    markdown = _insert_outputs(markdown, page, config)
+    return benchmark_tables.render_placeholders(markdown, page=f"docs/{page.file.src_uri}")
+
+
+def _insert_outputs(markdown: str, page, config) -> str:
     path = Path(page.file.abs_src_path)
     blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
     if not blocks:
@@ -64,6 +77,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     _NOTEBOOKS[page.file.src_uri] = (posixpath.join(dest_dir, notebook_name), markdown)
     body = "\n".join(lines)
     return _insert_after_title(body, _banner(result, notebook_name))
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Notebook pages: no CDN script, and the notebook offered as .ipynb (tools/notebook_pages.py)."""
+    return notebook_pages.finish_page(output, page, config.site_dir)
 
 
 def on_post_build(config, **kwargs) -> None:

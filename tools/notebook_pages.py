@@ -1,0 +1,119 @@
+"""Build-time support for the executed notebooks under ``docs/notebooks/``.
+
+mkdocs-jupyter runs each percent-format ``.py`` notebook and renders it as a page. This
+module does the three things it does not:
+
+* **data**: the notebook kernels run in the build's working directory, with no network.
+  :func:`prepare_data_root` makes a scratch data root holding a private copy of the
+  original MNIST files and exports it as ``TORCHPRIMER_DATA``, which the notebooks read
+  (``os.environ.get("TORCHPRIMER_DATA", "data")``); nothing is written into ``docs/`` or
+  next to the shared originals.
+* **download**: mkdocs-jupyter copies the ``.py`` source next to the page
+  (``include_source``); :func:`finish_page` also writes the notebook as ``.ipynb``
+  (converted with jupytext) and adds a button for each.
+* **no CDN**: nbconvert puts on every notebook page a MathJax ``<script>`` and a Mermaid
+  loader that import from a CDN; the notebooks contain no math and no diagrams, and
+  :func:`finish_page` removes both so a page never loads anything from outside the site.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+import snippets  # tools/snippets.py: mnist_raw_dir()
+
+#: Environment variable naming the data root the notebooks read.
+DATA_ENV = "TORCHPRIMER_DATA"
+
+_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
+# nbconvert's loader for Mermaid diagrams imports Mermaid from a CDN; the notebooks draw none.
+_MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>', re.DOTALL)
+# A figure nbconvert embedded in the page as base64 (written out as a PNG file instead).
+_EMBEDDED_PNG = re.compile(r'<img alt="[^"]*"(?P<attrs>[^>]*?) src="data:image/png;base64,(?P<data>[A-Za-z0-9+/=\s]+)"')
+_SCRATCH: dict[str, Path] = {}
+
+
+def is_notebook(page) -> bool:
+    """Whether ``page`` is one of the executed notebooks (``docs/notebooks/*.py``)."""
+    src = page.file.src_uri
+    return src.startswith("notebooks/") and src.endswith(".py")
+
+
+def prepare_data_root() -> Path:
+    """Export ``TORCHPRIMER_DATA``: a scratch folder with a copy of the MNIST raw files.
+
+    A value already set by the caller is kept (a reader pointing the build at their own
+    data). The folder is made once per build process and removed when it exits.
+    """
+    if os.environ.get(DATA_ENV) and "root" not in _SCRATCH:
+        return Path(os.environ[DATA_ENV])
+    if "root" not in _SCRATCH:
+        root = Path(tempfile.mkdtemp(prefix="primer-notebook-data-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        raw = snippets.mnist_raw_dir()
+        if raw is not None:
+            target = root / "MNIST" / "raw"
+            shutil.copytree(raw, target)
+            for file in target.iterdir():  # the originals are read-only; torchvision unpacks beside them
+                file.chmod(0o644)
+        _SCRATCH["root"] = root
+    os.environ[DATA_ENV] = str(_SCRATCH["root"])
+    return _SCRATCH["root"]
+
+
+def to_ipynb(source: Path) -> str:
+    """The percent-format notebook ``source`` as ``.ipynb`` JSON text (no outputs: run it yourself)."""
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata.pop("jupytext", None)
+    return nbformat.writes(notebook)
+
+
+def finish_page(html: str, page, site_dir: str) -> str:
+    """For a notebook page: drop the CDN MathJax loader, write the ``.ipynb``, add download buttons."""
+    if not is_notebook(page):
+        return html
+    html = _MERMAID.sub("", _MATHJAX.sub("", html))
+    source = Path(page.file.abs_src_path)
+    target_dir = Path(page.file.abs_dest_path).parent  # where include_source copies the .py
+    target_dir.mkdir(parents=True, exist_ok=True)
+    (target_dir / f"{source.stem}.ipynb").write_text(to_ipynb(source), encoding="utf-8")
+    html = _figures_to_files(html, target_dir, source.stem)
+    buttons = (
+        '<div class="primer-tested">'
+        "<span>This notebook ran from top to bottom when the site was built; the output below is its own.</span>"
+        f'<a class="md-button primer-download" href="{source.stem}.ipynb" download>Download notebook (.ipynb)</a>'
+        f'<a class="md-button" href="{source.name}" download>Download source (.py)</a>'
+        "</div>"
+    )
+    match = re.search(r"</h1>", html)
+    if match is None:
+        raise RuntimeError(f"{page.file.src_uri}: the notebook needs a '# Title' in its first cell")
+    return html[: match.end()] + buttons + html[match.end():]
+
+
+def _figures_to_files(html: str, target_dir: Path, stem: str) -> str:
+    """Write each embedded PNG next to the page and point its ``<img>`` at the file.
+
+    The pages stay small, images load like those of the other pages, and the HTML holds
+    no long base64 runs (in which a search for URLs such as "cdn" finds false matches).
+    """
+    count = 0
+
+    def write(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        name = f"{stem}-figure-{count}.png"
+        (target_dir / name).write_bytes(base64.b64decode("".join(match.group("data").split())))
+        return f'<img alt="Figure drawn by the code cell above"{match.group("attrs")} loading="lazy" src="{name}"'
+
+    return _EMBEDDED_PNG.sub(write, html)
