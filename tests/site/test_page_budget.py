@@ -1,0 +1,142 @@
+"""What each page costs a reader to download, against a stated budget.
+
+Each page is opened in a browser with an empty cache and every file it loads is recorded:
+the HTML, style sheets, scripts, the search index, images (lazy ones included, as a
+reader scrolling the whole page loads them) and the fonts KaTeX actually uses. A file's
+cost is its size as a server sends it: text (HTML, CSS, JS, JSON, SVG) gzip-compressed at
+level 6, already compressed formats (PNG, WOFF2, ...) as they are. The totals go to
+``test-artifacts/page-budget.json``; a page over ``PAGE_BUDGET_KB`` fails the test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+pytest.register_assert_rewrite("builtsite")
+pytest_plugins = ["builtsite"]
+
+from builtsite import ARTIFACTS, page_url, site_pages  # noqa: E402
+
+#: Most a page may cost on a first visit, compressed, in KiB (1 KiB = 1024 bytes). What
+#: every page loads (theme CSS and JS, KaTeX's script, the search index) is about 240 KiB
+#: of it, the search index growing with the site; the rest is the page's own HTML,
+#: figures and the KaTeX fonts its math uses. The heaviest page costs about 510 KiB.
+PAGE_BUDGET_KB = 768
+COMPRESSED_BY_SERVER = {".html", ".css", ".js", ".json", ".svg", ".xml", ".txt", ".map", ".ipynb"}
+REPORT = ARTIFACTS / "page-budget.json"
+
+LOAD_IMAGES = "() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })"
+IMAGES_DONE = "() => [...document.images].every(i => i.complete)"
+
+
+@cache
+def transfer_size(path: Path) -> int:
+    """Bytes a server sends for ``path``: gzip level 6 for text, as-is for the rest."""
+    data = path.read_bytes()
+    if path.suffix in COMPRESSED_BY_SERVER:
+        return len(gzip.compress(data, compresslevel=6, mtime=0))
+    return len(data)
+
+
+KINDS = {
+    ".html": "html",
+    ".css": "css",
+    ".js": "js",
+    ".json": "search index",
+    ".woff2": "fonts",
+    ".woff": "fonts",
+    ".ttf": "fonts",
+    ".png": "images",
+    ".jpg": "images",
+    ".jpeg": "images",
+    ".svg": "images",
+    ".gif": "images",
+    ".webp": "images",
+    ".ico": "images",
+}
+
+
+def _kind(path: Path) -> str:
+    return KINDS.get(path.suffix, "other")
+
+
+def _loaded_files(context, url: str, site: Path) -> list[Path]:
+    """Open ``url`` with an empty cache; return the site files the browser fetched."""
+    fetched: list[str] = []
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    tab.on("requestfinished", lambda request: fetched.append(request.url))
+    tab.goto(url, wait_until="load")
+    tab.evaluate(LOAD_IMAGES)
+    tab.wait_for_function(IMAGES_DONE)
+    tab.wait_for_load_state("networkidle")
+    tab.close()
+    files = []
+    for address in dict.fromkeys(fetched):
+        parts = urlsplit(address)
+        if parts.hostname != "127.0.0.1":
+            continue
+        path = site / unquote(parts.path).lstrip("/")
+        if path.is_dir():
+            path = path / "index.html"
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def test_pages_fit_the_budget(site_dir: Path, browser, site_url: str) -> None:
+    pages = site_pages()
+    report: dict[str, dict] = {}
+    for page in pages:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        context.route(
+            "**/*",
+            lambda route: route.continue_()
+            if urlsplit(route.request.url).hostname == "127.0.0.1"
+            else route.abort(),
+        )
+        try:
+            files = _loaded_files(context, page_url(site_url, page), site_dir)
+        finally:
+            context.close()
+        by_kind: dict[str, int] = {}
+        for path in files:
+            by_kind[_kind(path)] = by_kind.get(_kind(path), 0) + transfer_size(path)
+        total = sum(by_kind.values())
+        report[page] = {
+            "total_kb": round(total / 1024, 1),
+            "files": len(files),
+            "by_kind_kb": {kind: round(size / 1024, 1) for kind, size in sorted(by_kind.items())},
+            "uncompressed_kb": round(sum(p.stat().st_size for p in files) / 1024, 1),
+        }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(
+        json.dumps(
+            {
+                "budget_kb": PAGE_BUDGET_KB,
+                "measure": "first visit, empty cache; text gzip level 6, binary files as they are",
+                "pages": report,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    over = {page: numbers["total_kb"] for page, numbers in report.items() if numbers["total_kb"] > PAGE_BUDGET_KB}
+    assert not over, f"pages over the {PAGE_BUDGET_KB} KiB budget (see {REPORT}): {over}"
+    assert report, "no pages measured"
+
+
+def test_transfer_size_compresses_text_only(tmp_path: Path) -> None:
+    text = tmp_path / "a.css"
+    text.write_text("body { color: red; }\n" * 200)
+    image = tmp_path / "a.png"
+    image.write_bytes(bytes(range(256)) * 4)
+    assert transfer_size(text) < text.stat().st_size / 10
+    assert transfer_size(image) == image.stat().st_size

@@ -1,0 +1,192 @@
+"""The shape of the site: every page reachable, every chapter runnable and timed.
+
+* every Markdown page under docs/ is in the nav of mkdocs.yml (and every nav entry exists);
+* every tutorial page has at least one runnable ```python block;
+* every page declares a time budget (front matter ``time_budget``) or gets the default,
+  and a declared one is a sensible number (tests/test_docs.py enforces it);
+* every tutorial follows the page shape of the contributing guide;
+* the chapter template (templates/chapter.md) passes all of the above and runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mktestdocs
+import pytest
+import yaml
+
+import snippets
+
+ROOT = snippets.ROOT
+DOCS = snippets.DOCS
+TEMPLATE = ROOT / "templates" / "chapter.md"
+TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
+#: The most a page may declare: pages must run "in well under a minute" on a laptop CPU.
+MAX_TIME_BUDGET = 60.0
+
+#: Sections every tutorial has, in this order (see docs/contributing.md).
+SECTIONS = ["## The full program", "## What you built", "## Exercises", "## Further reading"]
+LEAD_PARAGRAPHS = ["**Where we are going.**", "**Prerequisites.**", "**Time.**"]
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads mkdocs.yml, ignoring the ``!!python/name:`` and ``!ENV`` tags MkDocs allows."""
+
+
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def nav_files() -> list[str]:
+    """Every file named in the nav of mkdocs.yml, relative to docs/."""
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Loader)
+    found: list[str] = []
+
+    def walk(item) -> None:
+        if isinstance(item, str):
+            if "://" not in item:
+                found.append(item)
+        elif isinstance(item, list):
+            for child in item:
+                walk(child)
+        elif isinstance(item, dict):
+            for child in item.values():
+                walk(child)
+
+    walk(config.get("nav") or [])
+    return found
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def shape_problems(text: str, *, number: str | None) -> list[str]:
+    """How a tutorial page departs from the page shape (empty when it follows it).
+
+    ``number`` is the chapter number the title must carry (None accepts any, or ``N``).
+    """
+    problems = []
+    body = re.sub(r"^---\n.*?\n---\n", "", text, count=1, flags=re.DOTALL)
+    title = re.search(r"^# (.+)$", body, flags=re.MULTILINE)
+    if title is None:
+        return ["no `# Title` line"]
+    expected = re.escape(number) if number is not None else r"(\d+|N)"
+    if not re.match(rf"{expected}\. \S", title.group(1)):
+        problems.append(f"the title `# {title.group(1)}` does not start with `{number or 'N'}. `")
+    lead = body[title.end(): body.find("\n## ")]
+    for paragraph in LEAD_PARAGRAPHS:
+        if paragraph not in lead:
+            problems.append(f"no {paragraph} before the first section")
+    positions = []
+    for section in SECTIONS:
+        match = re.search(rf"^{re.escape(section)}\s*$", body, flags=re.MULTILINE)
+        if match is None:
+            problems.append(f"no `{section}` section")
+        else:
+            positions.append(match.start())
+    if positions != sorted(positions):
+        problems.append(f"sections out of order; expected {SECTIONS}")
+    steps = re.split(r"^(?=## )", body, flags=re.MULTILINE)
+    for section in steps:
+        if section.startswith("## Step") and not snippets.find_blocks(section):
+            problems.append(f"`{section.splitlines()[0]}` has no runnable ```python block")
+    exercises = body.split("## Exercises", 1)[-1].split("\n## ", 1)[0]
+    if '??? success "Solution"' not in exercises:
+        problems.append('no exercise with a collapsible `??? success "Solution"`')
+    return problems
+
+
+def budget_problems(text: str) -> list[str]:
+    """A declared ``time_budget`` must be a positive number of seconds, at most the maximum."""
+    try:
+        matter = snippets.front_matter(text)
+    except yaml.YAMLError as error:
+        return [f"the front matter is not valid YAML: {error}"]
+    if not isinstance(matter, dict):
+        return ["the front matter is not a mapping of keys to values"]
+    declared = matter.get("time_budget")
+    if declared is None:
+        return []  # the page gets snippets.DEFAULT_TIME_BUDGET
+    if isinstance(declared, bool) or not isinstance(declared, (int, float)):
+        return [f"time_budget must be a number of seconds, not {declared!r}"]
+    if not 0 < declared <= MAX_TIME_BUDGET:
+        return [f"time_budget {declared} is outside (0, {MAX_TIME_BUDGET:.0f}] seconds"]
+    return []
+
+
+def test_every_page_is_in_the_nav() -> None:
+    in_nav = set(nav_files())
+    pages = {page.relative_to(DOCS).as_posix() for page in snippets.pages()}
+    missing = sorted(pages - in_nav)
+    assert not missing, (
+        "pages under docs/ that are not in the nav of mkdocs.yml (readers cannot reach them): "
+        + ", ".join(missing)
+    )
+
+
+def test_every_nav_entry_exists() -> None:
+    missing = [entry for entry in nav_files() if not (DOCS / entry).is_file()]
+    assert not missing, f"nav entries of mkdocs.yml with no file under docs/: {missing}"
+
+
+@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_has_runnable_code(page: Path) -> None:
+    assert snippets.find_blocks(page.read_text(encoding="utf-8")), (
+        f"{_rel(page)} has no ```python block: a tutorial page runs code"
+    )
+
+
+@pytest.mark.parametrize("page", snippets.pages(), ids=[_rel(p) for p in snippets.pages()])
+def test_every_page_has_a_time_budget(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    problems = budget_problems(text)
+    assert not problems, f"{_rel(page)}: " + "; ".join(problems)
+    assert 0 < snippets.time_budget(text) <= MAX_TIME_BUDGET
+
+
+@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_follows_the_page_shape(page: Path) -> None:
+    number = str(int(page.name.split("-", 1)[0])) if page.name[:2].isdigit() else None
+    problems = shape_problems(page.read_text(encoding="utf-8"), number=number)
+    assert not problems, f"{_rel(page)}:\n  " + "\n  ".join(problems)
+
+
+def test_shape_check_catches_a_bad_page() -> None:
+    bad = "---\ntime_budget: fast\n---\n\n# Tensors\n\n## Step 1: x\n\nNo code.\n\n## Exercises\n"
+    problems = shape_problems(bad, number="1")
+    assert any("title" in p for p in problems)
+    assert any("Where we are going" in p for p in problems)
+    assert any("Step 1" in p for p in problems)
+    assert any("Further reading" in p for p in problems)
+    assert budget_problems(bad) == ["time_budget must be a number of seconds, not 'fast'"]
+    assert budget_problems("---\ntime_budget: 600\n---\n") != []
+
+
+class TestTemplate:
+    """The chapter template is a page that passes every page check, so copying it is safe."""
+
+    text = TEMPLATE.read_text(encoding="utf-8") if TEMPLATE.is_file() else ""
+
+    def test_exists(self) -> None:
+        assert TEMPLATE.is_file(), "templates/chapter.md is missing"
+
+    def test_follows_the_page_shape(self) -> None:
+        assert shape_problems(self.text, number=None) == []
+
+    def test_declares_a_time_budget(self) -> None:
+        assert "time_budget" in snippets.front_matter(self.text)
+        assert budget_problems(self.text) == []
+
+    def test_fences(self) -> None:
+        assert snippets.find_blocks(self.text)
+        assert snippets.suspicious_fences(self.text) == []
+        ours = [block.code.strip() for block in snippets.find_blocks(self.text)]
+        theirs = [code.strip() for code in mktestdocs.grab_code_blocks(self.text, lang="python")]
+        assert ours == theirs
+
+    def test_runs_within_its_budget(self) -> None:
+        result = snippets.run_page(TEMPLATE)
+        assert result.seconds <= snippets.time_budget(self.text)
