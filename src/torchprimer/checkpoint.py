@@ -87,11 +87,11 @@ def load_checkpoint(
     restore_rng: bool = True,
     map_location: str | torch.device | None = "cpu",
 ) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and the others given).
+    """Load a checkpoint written by [`save_checkpoint`][torchprimer.checkpoint.save_checkpoint] into ``model`` (and the others given).
 
     Restores the random generators too unless ``restore_rng=False``. Returns the whole
     checkpoint dict; ``state["epoch"]`` and ``state["history"]`` say where training stopped.
-    Raises ``FileNotFoundError`` if the file is missing and :class:`CheckpointError`, naming
+    Raises ``FileNotFoundError`` if the file is missing and [`CheckpointError`][torchprimer.checkpoint.CheckpointError], naming
     the file, if it is not a torchprimer checkpoint or does not fit the given objects.
     """
     path = Path(path)

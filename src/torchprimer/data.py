@@ -1,7 +1,7 @@
 """Datasets for the tutorials: MNIST and CIFAR-10 from torchvision, a fast in-memory MNIST
 loader, explicit synthetic stand-ins, and random subsets.
 
-Missing files raise :class:`DatasetNotFoundError` with one message that says which files to
+Missing files raise [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] with one message that says which files to
 put in which folder, so a machine without network can still be set up by hand.
 """
 
@@ -93,7 +93,7 @@ def mnist(root: str | Path, train: bool = True, download: bool = False) -> datas
 
     ``root`` is the folder holding ``MNIST/raw/``. If only the four original ``.gz`` files
     are there they are unpacked in place (no network). ``download=True`` fetches missing
-    files; otherwise, or when the download fails, :class:`DatasetNotFoundError` says what
+    files; otherwise, or when the download fails, [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what
     to put where.
     """
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
@@ -184,9 +184,9 @@ def preload_mnist(
     batch_size: int = 128,
     shuffle: bool | None = None,
 ) -> TensorLoader:
-    """All of an MNIST split as normalized float tensors in memory, served by a :class:`TensorLoader`.
+    """All of an MNIST split as normalized float tensors in memory, served by a [`TensorLoader`][torchprimer.data.TensorLoader].
 
-    The values equal those of :func:`mnist` (``ToTensor`` then ``Normalize``), computed once
+    The values equal those of [`mnist`][torchprimer.data.mnist] (``ToTensor`` then ``Normalize``), computed once
     for the whole split instead of per image per epoch. ``shuffle`` defaults to ``train``.
     Memory: 60,000 x 784 floats, about 190 MB for the training split.
     """

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from torchprimer.checkpoint import load_checkpoint, save_checkpoint
 from torchprimer.tracking import log_metrics, tensorboard_writer
@@ -30,7 +30,7 @@ POSTFIX_EVERY = 20
 
 
 class History(list):
-    """Per-epoch metrics of :func:`fit`, a list of dicts with the keys of :data:`History.KEYS`.
+    """Per-epoch metrics of [`fit`][torchprimer.train.fit], a list of dicts with the keys of `History.KEYS`.
 
     ``acc`` values are fractions (0 to 1); they are NaN when targets are not class indices
     (regression). ``history[-1]`` or ``history.last`` is the latest epoch.
@@ -158,7 +158,7 @@ def evaluate(
 
 
 def format_metrics(entry: dict[str, Any], epochs: int | None = None) -> str:
-    """One line for an epoch of :class:`History`: ``epoch 2/5  train/loss 0.1234  ...``."""
+    """One line for an epoch of [`History`][torchprimer.train.History]: ``epoch 2/5  train/loss 0.1234  ...``."""
     parts = [f"epoch {entry['epoch']}" + (f"/{epochs}" if epochs else "")]
     for key in History.KEYS[1:]:
         value = entry.get(key)
@@ -189,13 +189,13 @@ def fit(
     resume: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> History:
-    """Train for ``epochs`` epochs, evaluating on ``val_loader`` after each; return the :class:`History`.
+    """Train for ``epochs`` epochs, evaluating on ``val_loader`` after each; return the [`History`][torchprimer.train.History].
 
     Args:
         epochs: total number of epochs, counting those done before a resume.
         scheduler: a learning-rate scheduler, stepped once per epoch, or after every batch
             with ``scheduler_interval="batch"``. ``ReduceLROnPlateau`` gets ``val/loss``.
-        device: where to train; ``None`` picks CUDA, MPS or CPU (:func:`select_device`).
+        device: where to train; ``None`` picks CUDA, MPS or CPU ([`select_device`][torchprimer.utils.select_device]).
             The model is moved there; batches are moved as they come.
         max_batches: cut every training and validation pass to this many batches (a smoke run).
         progress: show a progress bar per epoch and print one line of metrics per epoch.

@@ -61,7 +61,7 @@ def get_rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore generator states taken by :func:`get_rng_state`."""
+    """Restore generator states taken by [`get_rng_state`][torchprimer.utils.get_rng_state]."""
     python = state["python"]
     random.setstate((python[0], tuple(python[1]), python[2]))
     kind, keys, pos, has_gauss, cached = state["numpy"]

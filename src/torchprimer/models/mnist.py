@@ -66,7 +66,7 @@ class ExamplesNet(nn.Module):
     """The architecture of pytorch/examples' MNIST ``Net``, returning logits.
 
     Two 3x3 convs (32 and 64 channels), max pool, dropout, then a 9216-128-10 classifier:
-    1,199,882 parameters, about 40 times more than :class:`MnistCNN`. The original ends in
+    1,199,882 parameters, about 40 times more than [`MnistCNN`][torchprimer.models.MnistCNN]. The original ends in
     ``log_softmax`` for ``nll_loss``; this one returns logits for ``nn.CrossEntropyLoss``,
     which computes the same loss.
     """
