@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if raw is None:
         pytest.skip("MNIST files not found: set TORCHPRIMER_MNIST_RAW to a folder of the four .gz files")
     root = tmp_path_factory.mktemp("data")
-    shutil.copytree(raw, root / "MNIST" / "raw")
+    snippets.copy_mnist_raw(raw, root)
     return root
 
 

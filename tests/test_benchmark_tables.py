@@ -88,6 +88,9 @@ def test_missing_results_file_names_the_page_the_file_and_the_command(tmp_path: 
         (lambda r: r.update(rows=[]), "has no rows"),
         (lambda r: r["rows"][0].pop("params"), "row 1 lacks the columns params"),
         (lambda r: r["columns"].append({"key": "x"}), "needs a 'key' and a 'label'"),
+        (lambda r: r.update(machine="a laptop"), "'machine' must be an object, not str"),
+        (lambda r: r.update(rows={"model": "x"}), "'rows' must be a list, not dict"),
+        (lambda r: r["rows"].append(["x"]), "row 3 must be an object"),
     ],
 )
 def test_malformed_results_are_refused(tmp_path: Path, change, message: str) -> None:
@@ -112,12 +115,15 @@ def test_results_dir_can_be_redirected(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_every_placeholder_in_the_docs_names_a_benchmark_that_exists() -> None:
-    """Each benchmark a page cites has a script in benchmarks/ that can produce its results."""
+    """Each benchmark a page cites has a script that produces it and usable committed results."""
     docs = Path(benchmark_tables.ROOT) / "docs"
-    names = {
-        match.group("name")
-        for page in docs.rglob("*.md")
+    cited = {
+        match.group("name"): page.relative_to(benchmark_tables.ROOT).as_posix()
+        for page in sorted(docs.rglob("*.md"))
         for match in benchmark_tables.PLACEHOLDER.finditer(page.read_text(encoding="utf-8"))
     }
-    for name in names:
-        assert (Path(benchmark_tables.ROOT) / "benchmarks" / f"{name}.py").is_file(), name
+    assert cited, "no page shows a benchmark table: the placeholder pattern no longer matches the docs"
+    for name, page in cited.items():
+        script = Path(benchmark_tables.ROOT) / "benchmarks" / f"{name}.py"
+        assert script.is_file(), f"{page} cites benchmark {name!r}, but {script} does not exist"
+        benchmark_tables.load_result(name, page=page)  # raises when the results are missing or malformed

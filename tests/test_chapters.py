@@ -1,6 +1,7 @@
 """The shape of the site: every page reachable, every chapter runnable and timed.
 
 * every Markdown page under docs/ is in the nav of mkdocs.yml (and every nav entry exists);
+* every tutorial is listed in the chapter table of the home page (docs/index.md);
 * every tutorial page has at least one runnable ```python block;
 * every page declares a time budget (front matter ``time_budget``) or gets the default,
   and a declared one is a sensible number (tests/test_docs.py enforces it);
@@ -124,6 +125,15 @@ def test_every_page_is_in_the_nav() -> None:
     assert not missing, (
         "pages under docs/ that are not in the nav of mkdocs.yml (readers cannot reach them): "
         + ", ".join(missing)
+    )
+
+
+def test_every_tutorial_is_listed_on_the_home_page() -> None:
+    home = (DOCS / "index.md").read_text(encoding="utf-8")
+    unlisted = [_rel(page) for page in TUTORIALS if f"](tutorials/{page.name})" not in home]
+    assert not unlisted, (
+        f"tutorials with no link in the chapter table of docs/index.md: {unlisted}; "
+        "add a row `| [N. Title](tutorials/NN-name.md) | what the reader learns |`"
     )
 
 

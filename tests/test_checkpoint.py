@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,32 @@ def test_garbage_file_names_the_file_and_what_was_expected(tmp_path: Path) -> No
         load_checkpoint(path, model=DropoutNet())
 
 
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.99])
+def test_truncated_or_empty_file_is_a_checkpoint_error(tmp_path: Path, keep: float) -> None:
+    whole = save_checkpoint(tmp_path / "whole.pt", model=MnistCNN(), epoch=1, history=[]).read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(whole[: int(len(whole) * keep)])  # an interrupted copy; 0.0 is an empty file
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*cut\.pt.*but loading failed: \S"):
+        load_checkpoint(path, model=MnistCNN())
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path, model=DropoutNet())
+    with pytest.raises(IsADirectoryError, match=r"is a folder; expected a file path such as .*checkpoint\.pt"):
+        save_checkpoint(tmp_path, model=DropoutNet(), epoch=1, history=[])
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_file_permissions_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "ckpt.pt", model=DropoutNet(), epoch=1, history=[])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # like torch.save, not a temporary file's 0o600
+
+
 def test_plain_state_dict_is_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save(DropoutNet().state_dict(), path)
@@ -131,14 +159,43 @@ def test_plain_state_dict_is_not_a_checkpoint(tmp_path: Path) -> None:
 def test_code_in_a_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "torchprimer-checkpoint", "payload": object()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt"):
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*evil\.pt.*loading failed: Weights only load failed") as caught:
         load_checkpoint(path, model=DropoutNet())
+    assert "\x1b" not in str(caught.value)  # torch's terminal colour codes are dropped
 
 
 def test_checkpoint_of_another_model(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "cnn.pt", model=MnistCNN(), epoch=1, history=[])
-    with pytest.raises(CheckpointError, match=r"cnn\.pt.*does not fit DropoutNet"):
+    with pytest.raises(CheckpointError, match=r"cnn\.pt.*does not fit DropoutNet \(was it saved from another model\?\)"):
         load_checkpoint(path, model=DropoutNet())
+    with pytest.raises(CheckpointError, match=r"does not fit MnistCNN .*other sizes: conv1\.weight \(16x1x5x5 in the file, 8x1x5x5"):
+        load_checkpoint(path, model=MnistCNN(channels=(8, 16)))
+
+
+def test_a_partly_fitting_checkpoint_leaves_the_model_untouched(tmp_path: Path) -> None:
+    # load_state_dict alone copies the tensors that fit before it raises for the rest.
+    saved = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 4))
+    path = save_checkpoint(tmp_path / "ckpt.pt", model=saved, epoch=1, history=[])
+    target = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 5))
+    before = [p.clone() for p in target.parameters()]
+    with pytest.raises(CheckpointError, match=r"other sizes: 1\.weight \(4x3 in the file, 5x3 in the model\), 1\.bias"):
+        load_checkpoint(path, model=target)
+    assert all(torch.equal(a, b) for a, b in zip(before, target.parameters()))
+
+
+def test_optimizer_or_scheduler_of_another_kind_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    model, optimizer, scheduler = build()
+    path = save_checkpoint(tmp_path / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=1, history=[])
+    other = DropoutNet()
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    sgd = torch.optim.SGD(other.parameters(), lr=0.1)
+    with pytest.raises(CheckpointError, match="holds Adam optimizer state, but the optimizer given to load it into is a SGD"):
+        load_checkpoint(path, model=other, optimizer=sgd)
+    adam = torch.optim.Adam(other.parameters())
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(adam)
+    with pytest.raises(CheckpointError, match="holds StepLR scheduler state, but the scheduler given .* is a ReduceLROnPlateau"):
+        load_checkpoint(path, model=other, optimizer=adam, scheduler=plateau)
+    assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())  # the model was left alone
 
 
 def test_checkpoint_without_optimizer_state(tmp_path: Path) -> None:
@@ -148,10 +205,11 @@ def test_checkpoint_without_optimizer_state(tmp_path: Path) -> None:
         load_checkpoint(path, model=model, optimizer=optimizer)
 
 
-def test_synthetic_data_checkpoint_is_small_and_loads_weights_only(tmp_path: Path) -> None:
-    dataset = synthetic_mnist(8)
+def test_checkpoint_holds_only_state_and_loads_weights_only(tmp_path: Path) -> None:
     model = MnistCNN()
-    model(dataset.tensors[0])
+    model(synthetic_mnist(8).tensors[0])  # a training-mode pass updates the batch norm statistics
     path = save_checkpoint(tmp_path / "m.pt", model=model, epoch=0, history=[])
-    state = torch.load(path, weights_only=True)
+    state = torch.load(path, weights_only=True)  # raises if anything but plain data were pickled
     assert state["format"] == "torchprimer-checkpoint" and state["version"] == 1
+    assert torch.equal(state["model"]["bn1.running_mean"], model.bn1.running_mean)
+    assert path.stat().st_size < 29_034 * 4 + 50_000  # the weights plus a little: no data, no code

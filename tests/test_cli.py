@@ -30,7 +30,7 @@ def test_info_prints_versions_and_device(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_unknown_model_lists_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(capsys, "train", "resnet")
+    code, _, err = run_main(capsys, "train", "resnet")
     assert code == 2 and "invalid choice: 'resnet'" in err and "mnist-cnn" in err and "cifar-cnn" in err
     assert "Traceback" not in err
 
@@ -75,8 +75,26 @@ def test_resume_needs_a_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "--resume needs --checkpoint" in err
 
 
+def test_bad_output_paths_are_refused_before_training(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--checkpoint", str(tmp_path))
+    assert code == 2 and f"--checkpoint expects a file path, but {str(tmp_path)!r} is a folder" in err
+    (tmp_path / "file").write_text("")
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--log-dir", str(tmp_path / "file"))
+    assert code == 2 and "--log-dir expects a folder" in err and "Traceback" not in err
+
+
+def test_unwritable_checkpoint_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "1", "--no-progress",
+                            "--checkpoint", str(tmp_path / "file" / "ckpt.pt"))  # fmt: skip
+    assert code == 1 and err.startswith("torchprimer train: error: [Errno") and str(tmp_path / "file") in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_missing_dataset_says_where_to_put_the_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path))
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path))
     assert code == 1 and "train-images-idx3-ubyte.gz" in err and str(tmp_path / "MNIST" / "raw") in err
     assert "Traceback" not in err
     code, _, err = run_main(capsys, "train", "cifar-lesson", "--root", str(tmp_path))  # --dataset from the model
@@ -111,6 +129,8 @@ def test_train_in_process_with_checkpoint_logs_and_resume(
     assert code == 0 and "epoch 1/1" not in out and "test accuracy: " in out
     code, _, err = run_main(capsys, *args, "--resume", "--epochs", "2")  # a one-cycle schedule cannot grow
     assert code == 2 and "resume with the same --epochs" in err
+    code, _, err = run_main(capsys, *[("mnist-cnn" if arg == "mnist-mlp" else arg) for arg in args], "--resume")
+    assert code == 1 and "'mlp.pt' does not fit MnistCNN (was it saved from another model?)" in err.replace(str(tmp_path) + "/", "")
     (tmp_path / "mlp.pt").write_text("not a checkpoint")
     code, _, err = run_main(capsys, *args, "--resume")
     assert code == 1 and "mlp.pt" in err and "expected a file written by torchprimer.save_checkpoint" in err

@@ -95,6 +95,25 @@ def test_failed_download_becomes_dataset_not_found(tmp_path: Path, monkeypatch: 
         data.cifar10(tmp_path, download=True)
 
 
+def test_damaged_archives_are_reported_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def network(*args, **kwargs):
+        raise AssertionError("download=False must not touch the network")
+
+    monkeypatch.setattr(data.datasets.MNIST, "download", network)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.MNIST_FILES:
+        (raw / name).write_bytes(b"an interrupted copy")
+    with pytest.raises(data.DatasetNotFoundError, match="damaged, the MD5 checksum does not match: train-images-idx3"):
+        data.mnist(tmp_path)
+    with pytest.raises(data.DatasetNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+        data.preload_mnist(tmp_path, train=False)
+    monkeypatch.setattr(data.datasets.CIFAR10, "download", network)
+    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(b"an interrupted copy")
+    with pytest.raises(data.DatasetNotFoundError, match="cifar-10-python.tar.gz is damaged, the MD5 checksum does not match"):
+        data.cifar10(tmp_path)
+
+
 def test_incomplete_mnist_folder_is_reported(mnist_root: Path, tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -39,9 +39,9 @@ def test_no_python_block_is_skipped_silently(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     found = snippets.suspicious_fences(text)
     assert not found, "\n".join(
-        f"{page.relative_to(snippets.ROOT)}:{line}: `{fence}` looks like Python but would not run; "
-        "use ```python, or ```py title=\"not run: <reason>\" for code shown but not run"
-        for line, fence in found
+        f"{page.relative_to(snippets.ROOT)}:{line}: `{fence}`: {why}; use ```python alone on its line "
+        "(and check the fences above it), or ```py title=\"not run: <reason>\" for code shown but not run"
+        for line, fence, why in found
     )
 
 
@@ -52,3 +52,38 @@ def test_blocks_match_mktestdocs(page: Path) -> None:
     ours = [block.code for block in snippets.find_blocks(text)]
     theirs = mktestdocs.grab_code_blocks(text, lang="python")
     assert [code.strip() for code in ours] == [code.strip() for code in theirs]
+
+
+def test_guard_reports_blocks_that_would_not_run() -> None:
+    """The guard above can fail: each way of switching a block off by accident is reported."""
+    text = "\n".join([
+        "```python title=\"x\"",  # 1: has a title, so mktestdocs skips it
+        "y = 2",
+        "```",
+        "~~~python",  # 4
+        "z = 3",
+        "~~~",
+        "```py title=\"not run: needs a GPU\"",  # 7: allowed, with its reason
+        "w = 4",
+        "```",
+        "````markdown",  # 10: an example of Markdown, quoted
+        "```pycon",
+        "```",
+        "````",
+        "Prose that holds ``` flips the block count.",  # 14
+        "```python",  # 15: read as the end of the block opened at line 14
+        "x = 1",
+        "```",
+    ])
+    found = {line: why for line, _, why in snippets.suspicious_fences(text)}
+    assert sorted(found) == [1, 4, 15]
+    assert "opened at line 14" in found[15]
+    assert [block.line for block in snippets.find_blocks(text)] == []
+
+
+def test_blocks_keep_their_page_lines_and_indentation() -> None:
+    """A block inside an admonition is found, dedented, and placed at its page line."""
+    text = "# Page\n\n```python\na = 1\n```\n\n??? success \"Solution\"\n\n    ```python\n    b = a + 1\n    ```\n"
+    first, second = snippets.find_blocks(text)
+    assert (first.code, first.line, first.end_line, first.indent) == ("a = 1\n", 4, 5, "")
+    assert (second.code, second.line, second.end_line, second.indent) == ("b = a + 1\n", 10, 11, "    ")

@@ -66,7 +66,8 @@ def test_mnist_cnn_channels_are_configurable() -> None:
         (MnistCNN(), torch.randn(2, 28, 28), "(N, 1, 28, 28)"),
         (MnistCNN(), torch.randn(2, 3, 28, 28), "(N, 1, 28, 28)"),
         (ExamplesNet(), torch.randn(2, 1, 32, 32), "(N, 1, 28, 28)"),
-        (MnistMLP(), torch.randn(2, 100), "(N, 784)"),
+        (MnistMLP(), torch.randn(2, 100), "(N, 1, 28, 28) or (N, 784)"),
+        (MnistMLP(), torch.randn(28, 28), "(N, 1, 28, 28) or (N, 784)"),
         (CifarLessonCNN(), torch.randn(2, 1, 28, 28), "(N, 3, 32, 32)"),
         (MODELS["cifar-cnn"](), torch.randn(3, 32, 32), "(N, 3, 32, 32)"),
         (LinearModel(3, 1), torch.randn(5, 2), "(N, 3)"),
@@ -75,6 +76,20 @@ def test_mnist_cnn_channels_are_configurable() -> None:
 def test_wrong_input_shape_names_the_expected_shape(model: nn.Module, bad: torch.Tensor, expected: str) -> None:
     with pytest.raises(ValueError, match=r"expects input of shape " + expected.replace("(", r"\(").replace(")", r"\)")):
         model(bad)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_wrong_dtype_or_a_non_tensor_names_what_is_expected(name: str) -> None:
+    model = MODELS[name]()
+    dataset = MODEL_DATASET[name]
+    shape = (2, *INPUT[dataset]) if dataset else (2, 1)
+    with pytest.raises(TypeError, match=r"expects input of dtype torch\.float32 like its weights, got torch\.uint8.*/ 255"):
+        model(torch.zeros(shape, dtype=torch.uint8))  # raw pixels
+    with pytest.raises(TypeError, match=r"expects input of dtype torch\.float32 like its weights, got torch\.float64"):
+        model(torch.zeros(shape, dtype=torch.float64))  # what torch.from_numpy gives for NumPy's default floats
+    with pytest.raises(TypeError, match=r"expects a torch\.Tensor, got ndarray"):
+        model(torch.zeros(shape).numpy())
+    assert model.double()(torch.zeros(shape, dtype=torch.float64)).dtype == torch.float64  # follows the weights
 
 
 def test_linear_model_gradients_match_the_hand_derived_formula() -> None:

@@ -24,10 +24,10 @@ def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def test_log_metrics_writes_numbers_and_skips_the_rest(tmp_path: Path) -> None:
     with tensorboard_writer(tmp_path) as writer:
         log_metrics(writer, {"epoch": 1, "train/loss": 0.5, "train/acc": math.nan, "note": "x"}, step=1)
-        log_metrics(writer, {"train/loss": 0.25}, step=2)
+        log_metrics(writer, {"train/loss": torch.tensor(0.25), "train/flag": True, "lr": torch.ones(2)}, step=2)
     scalars = read_scalars(tmp_path)
     assert list(scalars) == ["train/loss"]
-    assert scalars["train/loss"] == [(1, 0.5), (2, 0.25)]
+    assert scalars["train/loss"] == [(1, 0.5), (2, 0.25)]  # the one-element tensor is written too
 
 
 def test_writer_is_closed_even_when_the_body_raises(tmp_path: Path) -> None:

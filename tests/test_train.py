@@ -93,10 +93,25 @@ def test_fit_history_keys_and_helpers() -> None:
 
 
 def test_history_helpers_reject_bad_use() -> None:
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="no epoch has finished"):
         History().last
-    with pytest.raises(KeyError, match="unknown metric"):
+    with pytest.raises(IndexError, match="no epoch has finished"):
+        History().best()
+    with pytest.raises(KeyError, match="unknown metric 'val/f1'; available: epoch, val/acc"):
         History([{"epoch": 1, "val/acc": 0.5}]).best("val/f1")
+    with pytest.raises(KeyError, match="unknown metric 'val/f1'"):
+        History([{"epoch": 1, "val/acc": 0.5}]).column("val/f1")
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        History([{"epoch": 1, "val/acc": 0.5}]).best("val/acc", mode="highest")
+
+
+def test_history_best_skips_nan_and_follows_the_mode() -> None:
+    history = History([{"epoch": 1, "val/acc": math.nan, "lr": 0.1}, {"epoch": 2, "val/acc": 0.4, "lr": 0.01},
+                       {"epoch": 3, "val/acc": 0.3, "lr": 0.05}])  # fmt: skip
+    assert history.best("val/acc")["epoch"] == 2  # max() alone would return the NaN epoch
+    assert history.best("lr", mode="min")["epoch"] == 2 and history.best("lr")["epoch"] == 1  # not a loss: highest
+    with pytest.raises(ValueError, match="every epoch's 'val/acc' is NaN"):
+        History([{"epoch": 1, "val/acc": math.nan}]).best()
 
 
 def test_same_seed_same_losses() -> None:
@@ -120,10 +135,35 @@ def test_scheduler_steps_per_epoch_by_default_and_per_batch_on_request() -> None
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**4)  # 4 batches
 
 
+class RecordingPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """A ``ReduceLROnPlateau`` that remembers the metric of every step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        super().__init__(optimizer, patience=0)
+        self.seen: list[float] = []
+
+    def step(self, metrics: float, epoch: int | None = None) -> None:  # type: ignore[override]
+        self.seen.append(metrics)
+        super().step(metrics)
+
+
 def test_plateau_scheduler_gets_the_validation_loss() -> None:
     model, optimizer = setup()
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=0)
-    fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=2, scheduler=scheduler, progress=False)
+    scheduler = RecordingPlateau(optimizer)
+    history = fit(model, tiny(), tiny(seed=1), nn.CrossEntropyLoss(), optimizer, epochs=3, scheduler=scheduler, progress=False)
+    assert scheduler.seen == history.column("val/loss")
+    with pytest.raises(ValueError, match="ReduceLROnPlateau steps on the validation loss, once per epoch"):
+        fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
+            scheduler_interval="batch", progress=False)  # fmt: skip
+
+
+def test_resume_from_a_checkpoint_past_epochs_is_refused(tmp_path: Path) -> None:
+    model, optimizer = setup()
+    path = tmp_path / "ckpt.pt"
+    fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=3, checkpoint_path=path, progress=False)
+    with pytest.raises(ValueError, match="has already trained 3 epochs, more than epochs=2"):
+        fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=2, checkpoint_path=path, resume=True,
+            progress=False)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -62,12 +62,18 @@ def load_result(name: str, directory: Path | None = None, page: str = "a page") 
         raise BenchmarkResultsError(f"{path} (asked for by {page}) lacks the keys {', '.join(missing)}")
     if result["benchmark"] != name:
         raise BenchmarkResultsError(f"{path} holds benchmark {result['benchmark']!r}, not {name!r}")
+    for key, kind in (("machine", dict), ("versions", dict), ("columns", list), ("rows", list)):
+        if not isinstance(result[key], kind):
+            expected = "an object" if kind is dict else "a list"
+            raise BenchmarkResultsError(f"{path}: {key!r} must be {expected}, not {type(result[key]).__name__}")
     columns = result["columns"]
     if not columns or not all(isinstance(c, dict) and {"key", "label"} <= c.keys() for c in columns):
         raise BenchmarkResultsError(f"{path}: every entry of 'columns' needs a 'key' and a 'label'")
     if not result["rows"]:
         raise BenchmarkResultsError(f"{path} has no rows: the benchmark measured nothing")
     for number, row in enumerate(result["rows"], 1):
+        if not isinstance(row, dict):
+            raise BenchmarkResultsError(f"{path}: row {number} must be an object of column keys to values")
         absent = [c["key"] for c in columns if c["key"] not in row]
         if absent:
             raise BenchmarkResultsError(f"{path}: row {number} lacks the columns {', '.join(absent)}")
@@ -96,8 +102,8 @@ def render(result: dict[str, Any], indent: str = "") -> str:
     ]
     for row in result["rows"]:
         lines.append("| " + " | ".join(format_value(row[c["key"]]) for c in columns) + " |")
-    machine = result["machine"] or {}
-    versions = ", ".join(f"{name} {version}" for name, version in (result["versions"] or {}).items())
+    machine = result["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in result["versions"].items())
     caption = (
         f"*{result['title']}*: measured on {result['date']} on {machine.get('cpu', 'an unnamed CPU')} "
         f"({machine.get('cores', '?')} cores) with {versions or 'unrecorded versions'}."

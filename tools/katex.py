@@ -19,7 +19,12 @@ FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
 
 
 def ensure(target: Path) -> None:
-    """Unpack KaTeX ``VERSION`` into ``target`` unless that exact version is there."""
+    """Unpack KaTeX ``VERSION`` into ``target`` unless that exact version is there.
+
+    The files are staged in a sibling folder and renamed into place only once complete,
+    so a failure half-way (network, disk, a package without an expected file) leaves the
+    previous ``target`` as it was, never a half-written one that the stamp would accept.
+    """
     stamp = target / "VERSION"
     if stamp.is_file() and stamp.read_text().strip() == VERSION:
         return
@@ -30,23 +35,36 @@ def ensure(target: Path) -> None:
             "Install Node.js and npm (e.g. `apt-get install npm`), or unpack the `katex` "
             f"{VERSION} package's dist/ folder into {target}."
         )
-    with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".katex-") as scratch:
+        process = subprocess.run(
             [npm, "pack", f"katex@{VERSION}", "--silent", "--pack-destination", scratch],
-            check=True,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,  # a failure is reported below, with npm's message
         )
-        (archive,) = Path(scratch).glob("katex-*.tgz")
-        with tarfile.open(archive) as tar:
+        archives = list(Path(scratch).glob("katex-*.tgz"))
+        if process.returncode != 0 or len(archives) != 1:
+            raise RuntimeError(
+                f"`npm pack katex@{VERSION}` did not produce one katex-{VERSION}.tgz "
+                f"(exit status {process.returncode}): {process.stderr.strip() or 'no message'}. "
+                f"The build needs the registry, or the package's dist/ folder unpacked into {target}."
+            )
+        with tarfile.open(archives[0]) as tar:
             tar.extractall(scratch, filter="data")
         dist = Path(scratch) / "package" / "dist"
+        absent = [name for name in (*FILES, "fonts") if not (dist / name).exists()]
+        if absent:
+            raise RuntimeError(f"the katex {VERSION} package lacks dist/{', dist/'.join(absent)}")
         staging = Path(scratch) / "staging"
         for name in FILES:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(dist / name, staging / name)
         shutil.copytree(dist / "fonts", staging / "fonts")
         (staging / "VERSION").write_text(VERSION + "\n")
+        # Swap by renames on one file system: the old folder goes only once the new one is complete.
+        previous = Path(scratch) / "previous"
         if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(staging, target)
+            target.rename(previous)
+        staging.rename(target)

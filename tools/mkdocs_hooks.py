@@ -33,7 +33,7 @@ import notebook_pages  # noqa: E402  (tools/notebook_pages.py)
 import notebooks  # noqa: E402  (tools/notebooks.py)
 import snippets  # noqa: E402  (tools/snippets.py)
 
-# Pages written in the current build: page source path -> notebook text.
+# Notebooks to write after the build: site path of the .ipynb -> (page address, page Markdown).
 _NOTEBOOKS: dict[str, tuple[str, str]] = {}
 
 
@@ -51,14 +51,19 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 
 def _insert_outputs(markdown: str, page, config) -> str:
+    """Place each block's output and figures under it; remember the page for its notebook."""
     path = Path(page.file.abs_src_path)
-    blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
+    source = path.read_text(encoding="utf-8")
+    blocks = snippets.find_blocks(source)
     if not blocks:
         return markdown
-    result = snippets.load_result(path) or snippets.run_page(path)
+    result = snippets.load_result(path)
+    if result is None:
+        result = snippets.run_page(path)
+        snippets.save_result(path, result)  # `mkdocs serve` rebuilds reuse it until the page changes
     lines = markdown.split("\n")
     # MkDocs hands over the page without its front matter: shift the file's line numbers.
-    offset = len(path.read_text(encoding="utf-8").split("\n")) - len(lines)
+    offset = len(source.split("\n")) - len(lines)
     dest_dir = posixpath.dirname(page.file.dest_uri)
     stem = Path(page.file.src_uri).stem
     for number, (block, output) in reversed(list(enumerate(zip(blocks, result.blocks), 1))):
@@ -74,7 +79,8 @@ def _insert_outputs(markdown: str, page, config) -> str:
             raise RuntimeError(f"{page.file.src_uri}:{block.end_line}: cannot place the block's output")
         lines[at:at] = extra
     notebook_name = f"{stem}.ipynb"
-    _NOTEBOOKS[page.file.src_uri] = (posixpath.join(dest_dir, notebook_name), markdown)
+    address = (config.site_url or "") + page.url if config.site_url else f"docs/{page.file.src_uri}"
+    _NOTEBOOKS[posixpath.join(dest_dir, notebook_name)] = (address, markdown)
     body = "\n".join(lines)
     return _insert_after_title(body, _banner(result, notebook_name))
 
@@ -86,26 +92,30 @@ def on_post_page(output: str, page, config) -> str:
 
 def on_post_build(config, **kwargs) -> None:
     """Write each page's notebook next to its HTML."""
-    for src_uri, (dest, markdown) in _NOTEBOOKS.items():
+    for dest, (address, markdown) in _NOTEBOOKS.items():
         target = Path(config.site_dir) / dest
         target.parent.mkdir(parents=True, exist_ok=True)
-        page_url = (config.site_url or "") + src_uri
-        target.write_text(notebooks.from_markdown(markdown, source=page_url), encoding="utf-8")
+        target.write_text(notebooks.from_markdown(markdown, source=address), encoding="utf-8")
 
 
 def _render_output(indent: str, stdout: str) -> list[str]:
+    """What a block printed, as a ``text`` block titled "Output" (none when it printed nothing)."""
     if not stdout.strip():
         return []
+    # A fence longer than any run of backticks in the output, so printed backticks cannot close it.
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", stdout)), default=0))
     body = [indent + line if line else "" for line in stdout.rstrip("\n").split("\n")]
-    return ["", f'{indent}```text title="Output"', *body, f"{indent}```"]
+    return ["", f'{indent}{fence}text title="Output"', *body, f"{indent}{fence}"]
 
 
 def _render_figure(indent: str, name: str, alt: str) -> list[str]:
+    """An ``<img>`` of the figure file ``name``, with ``alt`` as its alternative text."""
     alt = html.escape(alt, quote=True)
     return ["", f'{indent}<figure class="primer-figure"><img src="{name}" alt="{alt}" loading="lazy"></figure>', ""]
 
 
 def _banner(result: snippets.PageResult, notebook_name: str) -> str:
+    """The "tested with" line (versions, date, run time) and the notebook download button."""
     import torch
     import torchvision
 

@@ -27,9 +27,9 @@ import tempfile
 from pathlib import Path
 
 import jupytext
-import nbformat
 
-import snippets  # tools/snippets.py: mnist_raw_dir()
+import notebooks  # tools/notebooks.py: to_json()
+import snippets  # tools/snippets.py: mnist_raw_dir(), copy_mnist_raw()
 
 #: Environment variable naming the data root the notebooks read.
 DATA_ENV = "TORCHPRIMER_DATA"
@@ -61,10 +61,7 @@ def prepare_data_root() -> Path:
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         raw = snippets.mnist_raw_dir()
         if raw is not None:
-            target = root / "MNIST" / "raw"
-            shutil.copytree(raw, target)
-            for file in target.iterdir():  # the originals are read-only; torchvision unpacks beside them
-                file.chmod(0o644)
+            snippets.copy_mnist_raw(raw, root)
         _SCRATCH["root"] = root
     os.environ[DATA_ENV] = str(_SCRATCH["root"])
     return _SCRATCH["root"]
@@ -72,10 +69,7 @@ def prepare_data_root() -> Path:
 
 def to_ipynb(source: Path) -> str:
     """The percent-format notebook ``source`` as ``.ipynb`` JSON text (no outputs: run it yourself)."""
-    notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata.pop("jupytext", None)
-    return nbformat.writes(notebook)
+    return notebooks.to_json(jupytext.read(source))
 
 
 def finish_page(html: str, page, site_dir: str) -> str:

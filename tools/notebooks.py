@@ -20,10 +20,11 @@ def from_markdown(markdown: str, source: str) -> str:
             f"*This notebook is generated from the PyTorch Primer page `{source}`.*"
         ),
     )
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    return to_json(notebook)
+
+
+def to_json(notebook: nbformat.NotebookNode) -> str:
+    """``notebook`` as ``.ipynb`` JSON text for a plain Python 3 kernel, without jupytext's metadata."""
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata.pop("jupytext", None)
     return nbformat.writes(notebook)

@@ -114,24 +114,35 @@ def find_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def suspicious_fences(text: str) -> list[tuple[int, str]]:
+def suspicious_fences(text: str) -> list[tuple[int, str, str]]:
     """Fences that look like Python but would be skipped silently.
 
-    Returns ``(line, fence)`` pairs. ``py`` fences are allowed only with a reason: the
-    same line must carry a title, e.g. ```` ```py title="not run: needs a GPU" ````.
+    Returns ``(line, fence, why)`` triples. ``py`` fences are allowed only with a reason:
+    the same line must carry a title, e.g. ```` ```py title="not run: needs a GPU" ````.
+    A ```` ```python ```` line that the block rule reads as the *end* of a block (a stray
+    line holding three backticks above it flipped the count) is reported too, unless it is
+    quoted inside a fence of four or more backticks, such as an example of Markdown.
     """
     found = []
-    in_block = False
+    opened_at: int | None = None  # the line that opened the current block, by the mktestdocs rule
+    quote: str | None = None  # the fence of an enclosing ````-block, where fences are examples
     for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
+        quoting = quote is not None
+        if quote is None and re.match(r"^`{4,}(?!`)", stripped):
+            quote = re.match(r"^`+", stripped).group(0)
+        elif quote is not None and stripped == quote:
+            quote = None
         match = _PYTHON_LIKE.match(line)
-        if match and not in_block:
+        if match and not quoting and quote is None:
             fence, lang, rest = match.group(1), match.group(2), match.group("rest")
             shown_with_reason = fence == FENCE and lang == "py" and "title=" in rest
-            if not (line.lstrip() == FENCE + "python" or shown_with_reason):
-                found.append((number, stripped))
+            if opened_at is not None and FENCE in line:
+                found.append((number, stripped, f"it closes the block opened at line {opened_at}, so it does not run"))
+            elif not (line.lstrip() == FENCE + "python" or shown_with_reason):
+                found.append((number, stripped, "it looks like Python but would not run"))
         if FENCE in line:
-            in_block = not in_block
+            opened_at = number if opened_at is None else None
     return found
 
 
@@ -170,7 +181,7 @@ def _page_sandbox(mnist_raw: Path | None):
     previous = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="primer-page-") as scratch:
         if mnist_raw is not None and mnist_raw.is_dir():
-            shutil.copytree(mnist_raw, Path(scratch) / "data" / "MNIST" / "raw")
+            copy_mnist_raw(mnist_raw, Path(scratch) / "data")
         os.chdir(scratch)
         try:
             yield Path(scratch)
@@ -183,6 +194,20 @@ def mnist_raw_dir() -> Path | None:
     configured = os.environ.get("TORCHPRIMER_MNIST_RAW")
     path = Path(configured) if configured else ROOT.parent / "shared" / "data" / "MNIST" / "raw"
     return path if path.is_dir() else None
+
+
+def copy_mnist_raw(raw: Path, data_root: Path) -> Path:
+    """Copy the MNIST ``.gz`` files of ``raw`` into ``<data_root>/MNIST/raw``; return that folder.
+
+    The copies and their folder are writable even when the originals are not:
+    torchvision unpacks the archives beside themselves.
+    """
+    target = data_root / "MNIST" / "raw"
+    target.mkdir(parents=True, exist_ok=True)
+    for file in raw.iterdir():
+        if file.is_file():
+            shutil.copyfile(file, target / file.name)  # contents only, not the read-only mode
+    return target
 
 
 def run_page(path: Path) -> PageResult:
@@ -205,6 +230,8 @@ def run_page(path: Path) -> PageResult:
                 code = compile(source, str(ROOT / name), "exec")
                 with contextlib.redirect_stdout(stdout):
                     exec(code, namespace)
+            except KeyboardInterrupt:
+                raise
             except BaseException as error:  # noqa: BLE001 - re-raised with the page location
                 _figures()
                 raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from None
@@ -226,25 +253,52 @@ def _describe_failure(name: str, block: Block, error: BaseException, printed: st
 
 
 def _source_fingerprint() -> str:
-    """A hash of the package sources and of this runner: a change in either re-runs pages."""
+    """A hash of the package sources, this runner and the pinned versions: a change re-runs pages."""
     digest = hashlib.sha256()
-    for file in sorted((ROOT / "src").rglob("*.py")) + [Path(__file__)]:
-        digest.update(file.read_bytes())
+    files = sorted((ROOT / "src").rglob("*.py")) + [Path(__file__).resolve()]
+    constraints = ROOT / "requirements" / "constraints.txt"
+    if constraints.is_file():
+        files.append(constraints)
+    for file in files:
+        digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 
+#: Environment variables that change what a page computes (CIFAR-10 pages run on a
+#: synthetic stand-in when it is "1"), so their values are part of the cache key.
+CACHE_ENV = ("PRIMER_SYNTHETIC_CIFAR",)
+
+
 def cache_key(path: Path) -> str:
-    """Key under which a page's results are cached: its text plus the package sources."""
+    """Key under which a page's results are cached.
+
+    It changes with the page's text, the package sources, this runner, the pinned versions
+    (``requirements/constraints.txt``), the installed torch and torchvision, and the
+    environment variables of :data:`CACHE_ENV`.
+    """
     import torch
+    import torchvision
 
     digest = hashlib.sha256(path.read_bytes())
     digest.update(_source_fingerprint().encode())
-    digest.update(torch.__version__.encode())
+    digest.update(f"torch {torch.__version__} torchvision {torchvision.__version__}".encode())
+    for name in CACHE_ENV:
+        digest.update(f"\0{name}={os.environ.get(name, '')}".encode())
     return digest.hexdigest()[:32]
 
 
+def _cache_file(path: Path, key: str = "*") -> Path:
+    """``.cache/pages/<page>.<key>.json``, e.g. ``docs--tutorials--01-x.md.<key>.json``."""
+    resolved = path.resolve()
+    name = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else resolved.name
+    return CACHE / f"{name.replace('/', '--')}.{key}.json"
+
+
 def save_result(path: Path, result: PageResult) -> None:
-    """Cache a page's results so that the site build shows them without running it again."""
+    """Cache a page's results so that the site build shows them without running it again.
+
+    The page's older results (from an earlier text or package) are removed.
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
     payload = {
         "page": result.page,
@@ -252,7 +306,9 @@ def save_result(path: Path, result: PageResult) -> None:
         "date": result.date,
         "blocks": [{"stdout": b.stdout, "figures": b.figures} for b in result.blocks],
     }
-    target = CACHE / f"{cache_key(path)}.json"
+    target = _cache_file(path, cache_key(path))
+    for stale in CACHE.glob(_cache_file(path).name):
+        stale.unlink()
     partial = target.with_suffix(".tmp")
     partial.write_text(json.dumps(payload), encoding="utf-8")
     partial.replace(target)
@@ -260,7 +316,7 @@ def save_result(path: Path, result: PageResult) -> None:
 
 def load_result(path: Path) -> PageResult | None:
     """Return a page's cached results, or None when the page or the package changed since."""
-    target = CACHE / f"{cache_key(path)}.json"
+    target = _cache_file(path, cache_key(path))
     if not target.is_file():
         return None
     payload = json.loads(target.read_text(encoding="utf-8"))

@@ -57,6 +57,7 @@ keep = torch.randperm(len(train_all.images))[:TRAIN_IMAGES] if TRAIN_IMAGES else
 train_loader = TensorLoader(train_all.images[keep], train_all.labels[keep], batch_size=128, shuffle=True)
 print(f"loaded in {time.perf_counter() - start:.1f} s")
 print("training images:", tuple(train_loader.images.shape), "| test images:", tuple(test_loader.images.shape))
+assert len(train_all.images) == 60_000 and len(train_loader.images) == (TRAIN_IMAGES or 60_000)
 assert train_loader.images.shape[1:] == (1, 28, 28) and test_loader.images.shape[0] == 10_000
 
 # %%

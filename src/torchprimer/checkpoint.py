@@ -9,7 +9,8 @@ checkpoint intact and no half-written file behind. It is read back with
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,13 @@ def save_checkpoint(
     Besides the state dicts it stores the random generators (Python, NumPy, PyTorch, and
     ``generator``, e.g. the one a data loader shuffles with), so a resumed run draws the
     same batches and dropout masks as an uninterrupted one. Returns the path written.
+    Raises ``IsADirectoryError``, before writing anything, if ``path`` is a folder.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"cannot save checkpoint: {str(path)!r} is a folder; expected a file path such as {str(path / 'checkpoint.pt')!r}"
+        )
     state = {
         "format": FORMAT,
         "version": VERSION,
@@ -51,12 +57,18 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        # Class names: a state dict loads silently into an optimizer or scheduler of another kind.
+        "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
+        "scheduler_class": type(scheduler).__name__ if scheduler is not None else None,
         "history": [dict(entry) for entry in history],
         "rng": get_rng_state(),
         "generator": generator.get_state() if generator is not None else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A unique temporary name opened with O_EXCL, like tempfile.mkstemp, but with the usual
+    # permissions (0o666 less the umask) rather than mkstemp's owner-only 0o600.
+    tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
             torch.save(state, file)
@@ -67,6 +79,39 @@ def save_checkpoint(
         _remove_quietly(tmp)
         raise
     return path
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message without terminal colour codes, or its type name if empty."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _mismatch(current: dict[str, Any], saved: dict[str, Any], shown: int = 5) -> str:
+    """What keeps ``saved`` from loading into a model whose state dict is ``current`` ("" if nothing)."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+    def size(shape: torch.Size) -> str:
+        return "x".join(map(str, shape)) or "a scalar"
+
+    problems = []
+    missing = [key for key in current if key not in saved]
+    unexpected = [key for key in saved if key not in current]
+    resized = [
+        f"{key} ({size(saved[key].shape)} in the file, {size(value.shape)} in the model)"
+        for key, value in current.items()
+        if key in saved and isinstance(value, torch.Tensor) and isinstance(saved[key], torch.Tensor)
+        and saved[key].shape != value.shape
+    ]  # fmt: skip
+    if missing:
+        problems.append(f"missing {listed(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {listed(unexpected)}")
+    if resized:
+        problems.append(f"other sizes: {listed(resized)}")
+    return "; ".join(problems)
 
 
 def _remove_quietly(path: str) -> None:
@@ -92,9 +137,12 @@ def load_checkpoint(
     Restores the random generators too unless ``restore_rng=False``. Returns the whole
     checkpoint dict; ``state["epoch"]`` and ``state["history"]`` say where training stopped.
     Raises ``FileNotFoundError`` if the file is missing and [`CheckpointError`][torchprimer.checkpoint.CheckpointError], naming
-    the file, if it is not a torchprimer checkpoint or does not fit the given objects.
+    the file, if it is a folder, is not a torchprimer checkpoint, or does not fit the given
+    objects (another model's weights, another kind of optimizer or scheduler).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder: expected the path of a file written by save_checkpoint")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -102,26 +150,37 @@ def load_checkpoint(
     except Exception as error:  # a damaged file can fail anywhere in the unpickler
         raise CheckpointError(
             f"cannot read checkpoint {str(path)!r}: expected a file written by torchprimer.save_checkpoint "
-            f"(torch.save of a dict of state dicts), but loading failed: {str(error).splitlines()[0]}"
+            f"(torch.save of a dict of state dicts), but loading failed: {_first_line(error)}"
         ) from error
-    if not isinstance(state, dict) or state.get("format") != FORMAT or any(k not in state for k in _KEYS):
+    if (
+        not isinstance(state, dict) or state.get("format") != FORMAT or any(k not in state for k in _KEYS)
+        or not isinstance(state["model"], dict)
+    ):  # fmt: skip
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(
             f"{str(path)!r} is not a torchprimer checkpoint: expected a dict with keys "
             f"{', '.join(_KEYS)} written by save_checkpoint, found {found}"
         )
+    targets = {name: target for name, target in (("optimizer", optimizer), ("scheduler", scheduler)) if target is not None}
+    for name, target in targets.items():  # checked before anything is loaded into the objects
+        if state[name] is None:
+            raise CheckpointError(f"checkpoint {str(path)!r} holds no {name} state, but a {name} was given to load into")
+        saved_class = state.get(f"{name}_class")  # absent from files of older versions
+        if saved_class is not None and saved_class != type(target).__name__:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds {saved_class} {name} state, "
+                f"but the {name} given to load it into is a {type(target).__name__}"
+            )
+    mismatch = _mismatch(model.state_dict(), state["model"])
+    if mismatch:  # checked first: load_state_dict would copy the matching tensors before it raised
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not fit {type(model).__name__} (was it saved from another model?): {mismatch}"
+        )
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} does not fit {type(model).__name__}: {str(error).splitlines()[0]} "
-            "(was it saved from another model?)\n" + str(error)
-        ) from error
-    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
-        if target is None:
-            continue
-        if state[name] is None:
-            raise CheckpointError(f"checkpoint {str(path)!r} holds no {name} state, but a {name} was given to load into")
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit {type(model).__name__}: {error}") from error
+    for name, target in targets.items():
         try:
             target.load_state_dict(state[name])
         except (ValueError, KeyError, RuntimeError) as error:

@@ -5,7 +5,8 @@
     torchprimer info
 
 Mistakes in the command (an unknown model, a model that does not fit the dataset, files
-not on disk) end with a one-line message and a non-zero exit status, not a traceback.
+not on disk, a path that cannot be written) end with a one-line message and a non-zero
+exit status (2 for a wrong command, 1 for anything else), not a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,24 +38,23 @@ class UsageError(Exception):
     """A mistake in the command; its message is printed without a traceback."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], float]:
+    """An argparse ``type`` that converts with ``convert`` and refuses values that are not > 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}") from None
+        if not value > 0:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_positive_int = _positive(int, "positive integer")
+_positive_float = _positive(float, "positive number")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +120,11 @@ def _train(args: argparse.Namespace) -> int:
         )
     if args.resume and args.checkpoint is None:
         raise UsageError("--resume needs --checkpoint PATH")
+    # Checked before training, so a bad path does not surface only after the first epoch.
+    if args.checkpoint is not None and args.checkpoint.is_dir():
+        raise UsageError(f"--checkpoint expects a file path, but {str(args.checkpoint)!r} is a folder")
+    if args.log_dir is not None and args.log_dir.exists() and not args.log_dir.is_dir():
+        raise UsageError(f"--log-dir expects a folder, but {str(args.log_dir)!r} is a file")
     device = select_device(args.device)
     seed_everything(args.seed)
     train_loader, test_loader = _loaders(dataset, args.root, args.batch_size, args.download)
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, DatasetNotFoundError, CheckpointError, ValueError) as error:
+    except (UsageError, DatasetNotFoundError, CheckpointError, ValueError, OSError) as error:
         print(f"torchprimer {args.command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
     except KeyboardInterrupt:

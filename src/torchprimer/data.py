@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 from torchvision import datasets, transforms
+from torchvision.datasets.utils import check_integrity
 
 MNIST_MEAN = (0.1307,)
 """Mean of the MNIST training pixels after scaling to [0, 1], as a 1-tuple for ``Normalize``."""
@@ -50,7 +51,7 @@ def _mnist_missing(root: Path, reason: str) -> DatasetNotFoundError:
     return DatasetNotFoundError(
         f"MNIST not found under {str(root)!r} ({reason}). Put the four original files "
         f"{', '.join(MNIST_FILES)} in {str(raw)!r}, or pass download=True "
-        f"(command line: torchprimer download mnist --root {root})."
+        f"(command line: --download, or torchprimer download mnist --root {root})."
     )
 
 
@@ -58,7 +59,8 @@ def _cifar10_missing(root: Path, reason: str) -> DatasetNotFoundError:
     return DatasetNotFoundError(
         f"CIFAR-10 not found under {str(root)!r} ({reason}). Put {CIFAR10_ARCHIVE} "
         f"(from https://www.cs.toronto.edu/~kriz/cifar.html) or its extracted folder {CIFAR10_FOLDER}/ "
-        f"in {str(root)!r}, or pass download=True (command line: torchprimer download cifar10 --root {root})."
+        f"in {str(root)!r}, or pass download=True "
+        f"(command line: --download, or torchprimer download cifar10 --root {root})."
     )
 
 
@@ -71,6 +73,10 @@ def _load_mnist(root: str | Path, train: bool, download: bool, transform) -> dat
     if unpacked:
         return datasets.MNIST(str(root), train=train, download=False, transform=transform)
     if packed:
+        if not download:  # torchvision would fetch a damaged archive again: check it here first
+            damaged = [name for name, md5 in datasets.MNIST.resources if not check_integrity(str(raw / name), md5)]
+            if damaged:
+                raise _mnist_missing(root, f"damaged, the MD5 checksum does not match: {', '.join(damaged)}")
         # torchvision's download step verifies the local archives' MD5 and unpacks them;
         # it fetches nothing when they are intact. Its "Extracting ..." chatter is hidden.
         try:
@@ -92,8 +98,8 @@ def mnist(root: str | Path, train: bool = True, download: bool = False) -> datas
     """The MNIST digits as torchvision's dataset, each image a normalized ``(1, 28, 28)`` float tensor.
 
     ``root`` is the folder holding ``MNIST/raw/``. If only the four original ``.gz`` files
-    are there they are unpacked in place (no network). ``download=True`` fetches missing
-    files; otherwise, or when the download fails, [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what
+    are there they are checked (MD5) and unpacked in place (no network). ``download=True``
+    fetches missing or damaged files; otherwise, or when the download fails, [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what
     to put where.
     """
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
@@ -105,8 +111,8 @@ def cifar10(root: str | Path, train: bool = True, download: bool = False, augmen
 
     ``augment=True`` adds the usual training augmentation (random crop with 4 pixels of
     padding, random horizontal flip); use it for the training split only. ``root`` holds
-    ``cifar-10-batches-py/`` or the ``cifar-10-python.tar.gz`` archive, which is unpacked
-    without network.
+    ``cifar-10-batches-py/`` or the ``cifar-10-python.tar.gz`` archive, which is checked
+    (MD5) and unpacked without network.
     """
     root = Path(root)
     steps: list = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
@@ -119,6 +125,9 @@ def cifar10(root: str | Path, train: bool = True, download: bool = False, augmen
                 raise _cifar10_missing(root, f"{root / CIFAR10_FOLDER} is incomplete or corrupted") from error
     elif not download and not (root / CIFAR10_ARCHIVE).is_file():
         raise _cifar10_missing(root, "download=False")
+    if not download and not check_integrity(str(root / CIFAR10_ARCHIVE), datasets.CIFAR10.tgz_md5):
+        # torchvision would fetch a damaged archive again: refuse here, without network
+        raise _cifar10_missing(root, f"{CIFAR10_ARCHIVE} is damaged, the MD5 checksum does not match")
     try:
         return datasets.CIFAR10(str(root), train=train, download=True, transform=transform)
     except _DOWNLOAD_ERRORS as error:
@@ -172,7 +181,7 @@ class TensorLoader:
         """The data as a ``TensorDataset`` (what ``DataLoader.dataset`` gives), e.g. for ``len()``."""
         return TensorDataset(self.images, self.labels)
 
-    def to(self, device: str | torch.device) -> "TensorLoader":
+    def to(self, device: str | torch.device) -> TensorLoader:
         """A loader over copies of the tensors on ``device``: a GPU then never waits for host copies."""
         return TensorLoader(self.images.to(device), self.labels.to(device), self.batch_size, self.shuffle, self.generator)
 

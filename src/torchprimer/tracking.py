@@ -13,12 +13,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
 if TYPE_CHECKING:  # importing tensorboard takes a second; do it only when a writer is made
     from torch.utils.tensorboard import SummaryWriter
 
 
 @contextlib.contextmanager
-def tensorboard_writer(log_dir: str | Path) -> Iterator["SummaryWriter"]:
+def tensorboard_writer(log_dir: str | Path) -> Iterator[SummaryWriter]:
     """Open a ``SummaryWriter`` on ``log_dir`` and close it on exit, even when the body raises.
 
     Closing flushes the events to disk; a writer left open can lose the last points.
@@ -32,13 +34,16 @@ def tensorboard_writer(log_dir: str | Path) -> Iterator["SummaryWriter"]:
         writer.close()
 
 
-def log_metrics(writer: "SummaryWriter", metrics: Mapping[str, object], step: int) -> None:
+def log_metrics(writer: SummaryWriter, metrics: Mapping[str, object], step: int) -> None:
     """Write every numeric value of ``metrics`` as a scalar at ``step``.
 
-    Non-numeric values, the ``epoch`` counter and NaN (an accuracy that does not apply to
-    a regression model) are skipped.
+    Numbers and one-element tensors (a loss straight from ``loss_fn``) count as numeric.
+    Other values, the ``epoch`` counter and NaN (an accuracy that does not apply to a
+    regression model) are skipped.
     """
     for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+            value = value.item()
         if key == "epoch" or isinstance(value, bool) or not isinstance(value, numbers.Real):
             continue
         if math.isnan(float(value)):

@@ -33,7 +33,8 @@ class History(list):
     """Per-epoch metrics of [`fit`][torchprimer.train.fit], a list of dicts with the keys of `History.KEYS`.
 
     ``acc`` values are fractions (0 to 1); they are NaN when targets are not class indices
-    (regression). ``history[-1]`` or ``history.last`` is the latest epoch.
+    (regression). ``lr`` is the learning rate of the first parameter group when the
+    epoch's training pass ended. ``history[-1]`` or ``history.last`` is the latest epoch.
     """
 
     KEYS = ("epoch", "train/loss", "train/acc", "val/loss", "val/acc", "lr")
@@ -48,21 +49,31 @@ class History(list):
     def best(self, key: str = "val/acc", mode: str | None = None) -> dict[str, Any]:
         """The epoch with the best ``key``: the highest for accuracies, the lowest for losses.
 
-        ``mode`` ("max" or "min") overrides that guess for other keys.
+        ``mode`` ("max" or "min") overrides that guess for other keys. Epochs whose value is
+        NaN (an accuracy of a regression model) are left out; if all are, it is an error.
         """
+        values = self.column(key)
+        mode = mode or ("min" if "loss" in key else "max")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        candidates = [entry for entry, value in zip(self, values) if not _is_nan(value)]
+        if not candidates:
+            raise ValueError(f"every epoch's {key!r} is NaN: there is no best epoch by it")
+        pick = min if mode == "min" else max
+        return pick(candidates, key=lambda entry: entry[key])
+
+    def column(self, key: str) -> list[Any]:
+        """All epochs' values of one metric, e.g. for a plot: ``history.column("val/loss")``."""
         if not self:
             raise IndexError("History is empty: no epoch has finished")
         if key not in self[0]:
             raise KeyError(f"unknown metric {key!r}; available: {', '.join(self[0])}")
-        mode = mode or ("min" if "loss" in key else "max")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        pick = min if mode == "min" else max
-        return pick(self, key=lambda entry: entry[key])
-
-    def column(self, key: str) -> list[Any]:
-        """All epochs' values of one metric, e.g. for a plot: ``history.column("val/loss")``."""
         return [entry[key] for entry in self]
+
+
+def _is_nan(value: Any) -> bool:
+    """Whether ``value`` is a float NaN (a metric that does not apply)."""
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _limit(loader: Batches, max_batches: int | None) -> tuple[Batches, int | None]:
@@ -73,6 +84,18 @@ def _limit(loader: Batches, max_batches: int | None) -> tuple[Batches, int | Non
     if max_batches < 1:
         raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
     return itertools.islice(loader, max_batches), max_batches if total is None else min(total, max_batches)
+
+
+def _count_hits(correct: torch.Tensor | None, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+    """``correct`` plus the batch's correct arg-max predictions, summed on the device (no sync).
+
+    Only scores ``(N, C)`` against class indices ``(N,)`` count; otherwise ``correct`` is
+    returned as it is (``None`` throughout a regression run, hence a NaN accuracy).
+    """
+    if outputs.ndim != 2 or targets.ndim != 1 or targets.is_floating_point():
+        return correct
+    hits = (outputs.argmax(dim=1) == targets).sum()
+    return hits if correct is None else correct + hits
 
 
 def _result(total_loss: float, correct: torch.Tensor | None, seen: int) -> dict[str, float]:
@@ -100,7 +123,8 @@ def train_one_epoch(
     are defined per step). ``loss_fn`` must average over the batch (the default of PyTorch
     losses). The running loss is read with one ``.item()`` per batch; correct predictions
     are summed on the device and read once at the end. ``acc`` is NaN for non-class targets.
-    The result also holds ``samples``, the number of examples seen.
+    The result also holds ``samples``, the number of examples seen. Batches are moved to
+    ``device``; the model must already be there ([`fit`][torchprimer.train.fit] moves it).
     """
     model.train()
     batches, total = _limit(loader, max_batches)
@@ -118,9 +142,7 @@ def train_one_epoch(
         n = targets.shape[0]
         total_loss += loss.item() * n
         seen += n
-        if outputs.ndim == 2 and not targets.is_floating_point():
-            hits = (outputs.argmax(dim=1) == targets).sum()
-            correct = hits if correct is None else correct + hits
+        correct = _count_hits(correct, outputs, targets)
         if bar is not None and step % POSTFIX_EVERY == 0:
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False)
     if bar is not None:
@@ -140,6 +162,7 @@ def evaluate(
 
     Sets ``model.eval()`` (dropout off, batch norm uses its running statistics) and runs
     under ``torch.no_grad()``; the model stays in eval mode. The result also holds ``samples``.
+    Batches are moved to ``device``; the model must already be there.
     """
     model.eval()
     batches, _ = _limit(loader, max_batches)
@@ -151,9 +174,7 @@ def evaluate(
             n = targets.shape[0]
             total_loss += loss_fn(outputs, targets).item() * n
             seen += n
-            if outputs.ndim == 2 and not targets.is_floating_point():
-                hits = (outputs.argmax(dim=1) == targets).sum()
-                correct = hits if correct is None else correct + hits
+            correct = _count_hits(correct, outputs, targets)
     return _result(total_loss, correct, seen)
 
 
@@ -162,7 +183,7 @@ def format_metrics(entry: dict[str, Any], epochs: int | None = None) -> str:
     parts = [f"epoch {entry['epoch']}" + (f"/{epochs}" if epochs else "")]
     for key in History.KEYS[1:]:
         value = entry.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None or _is_nan(value):
             continue
         if key.endswith("acc"):
             parts.append(f"{key} {value:.2%}")
@@ -204,7 +225,12 @@ def fit(
         resume: continue from ``checkpoint_path`` if that file exists: weights, optimizer,
             scheduler, history and random state are restored, so the result equals that of
             a run never interrupted. Starts from scratch when the file does not exist yet.
-        on_epoch_end: called with each epoch's metrics dict, e.g. to print or stop early.
+        on_epoch_end: called with each epoch's metrics dict after its checkpoint is saved,
+            e.g. to print or plot it.
+
+    Raises:
+        ValueError: for a bad argument, a ``ReduceLROnPlateau`` stepped per batch (it needs
+            the epoch's validation loss), or a checkpoint already past ``epochs``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs}")
@@ -214,6 +240,9 @@ def fit(
         raise ValueError("resume=True needs a checkpoint_path to resume from")
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and scheduler_interval == "batch":
+        raise ValueError("ReduceLROnPlateau steps on the validation loss, once per epoch: use scheduler_interval='epoch'")
     device = select_device() if device is None else torch.device(device)
     model.to(device)
     # The loader's own shuffling generator, if it has one, is saved with the checkpoint too.
@@ -226,7 +255,11 @@ def fit(
             checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator  # type: ignore[arg-type]
         )
         history = History(state["history"][: state["epoch"]])  # optimizer state lands on its parameters' device
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if len(history) > epochs:
+            raise ValueError(
+                f"checkpoint {str(checkpoint_path)!r} has already trained {len(history)} epochs, more than epochs={epochs}: "
+                "pass the total number of epochs, counting those done before the resume"
+            )
     batch_scheduler = scheduler if scheduler_interval == "batch" else None
 
     with contextlib.ExitStack() as stack:

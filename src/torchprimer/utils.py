@@ -42,7 +42,11 @@ def select_device(preferred: str | None = None) -> torch.device:
         raise ValueError(f"unknown device {preferred!r}: choose one of {', '.join(DEVICE_TYPES)}")
     if kind not in available:
         raise ValueError(f"device {preferred!r} is not available on this machine; available: {', '.join(available)}")
-    return torch.device(preferred)
+    device = torch.device(preferred)
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.index is not None and device.type == "cuda" and device.index >= count:
+        raise ValueError(f"device {preferred!r} is not available: this machine has CUDA devices cuda:0 to cuda:{count - 1}")
+    return device
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -61,11 +65,16 @@ def get_rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore generator states taken by [`get_rng_state`][torchprimer.utils.get_rng_state]."""
+    """Restore generator states taken by [`get_rng_state`][torchprimer.utils.get_rng_state].
+
+    The states may come back on any device (``torch.load`` with a ``map_location``); they
+    are moved to the CPU, where PyTorch expects them. CUDA states are restored only when
+    this machine has as many GPUs as the one that saved them.
+    """
     python = state["python"]
     random.setstate((python[0], tuple(python[1]), python[2]))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([cuda_state.cpu() for cuda_state in state["cuda"]])

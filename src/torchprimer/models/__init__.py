@@ -6,7 +6,7 @@ input shape fits (``None`` for the linear model, which takes plain feature vecto
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -36,7 +36,7 @@ class CifarLessonCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, CIFAR_SHAPE, type(self).__name__)  # (N, 3, 32, 32)
+        check_input(x, self, CIFAR_SHAPE)  # (N, 3, 32, 32)
         return self.layers(x)  # (N, 10)
 
 
@@ -54,6 +54,9 @@ class CifarCNN(nn.Module):
     """The lesson's CNN repaired: ReLU after every conv, batch norm, dropout before the classifier.
 
     Three conv blocks (32, 64, 128 channels) each halve the image; one hidden linear layer.
+
+    Args:
+        dropout: probability of zeroing each flattened feature during training.
     """
 
     def __init__(self, dropout: float = 0.3) -> None:
@@ -68,6 +71,6 @@ class CifarCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, CIFAR_SHAPE, type(self).__name__)  # (N, 3, 32, 32)
+        check_input(x, self, CIFAR_SHAPE)  # (N, 3, 32, 32)
         x = self.features(x)  # (N, 128, 4, 4)
         return self.classifier(x)  # (N, 10)

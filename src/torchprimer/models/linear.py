@@ -20,5 +20,5 @@ class LinearModel(nn.Module):
         self.linear = nn.Linear(in_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, (None, self.linear.in_features), type(self).__name__)  # (N, in_features)
+        check_input(x, self, (None, self.linear.in_features))  # (N, in_features)
         return self.linear(x)  # (N, out_features)

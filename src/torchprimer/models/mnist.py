@@ -24,10 +24,7 @@ class MnistMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 2:
-            check_input(x, (None, 28 * 28), type(self).__name__ + " (flat input)")  # (N, 784)
-        else:
-            check_input(x, MNIST_SHAPE, type(self).__name__)  # (N, 1, 28, 28)
+        check_input(x, self, MNIST_SHAPE, (None, 28 * 28))  # (N, 1, 28, 28), or already flat (N, 784)
         x = self.flatten(x)  # (N, 784)
         x = torch.relu(self.fc1(x))  # (N, hidden)
         return self.fc2(x)  # (N, 10)
@@ -55,10 +52,10 @@ class MnistCNN(nn.Module):
         self.fc = nn.Linear(c2 * 7 * 7, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, MNIST_SHAPE, type(self).__name__)  # (N, 1, 28, 28)
-        x = self.pool(torch.relu(self.bn1(self.conv1(x))))  # (N, 16, 14, 14)
-        x = self.pool(torch.relu(self.bn2(self.conv2(x))))  # (N, 32, 7, 7)
-        x = torch.flatten(x, 1)  # (N, 1568)
+        check_input(x, self, MNIST_SHAPE)  # (N, 1, 28, 28)
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))  # (N, c1, 14, 14): (N, 16, 14, 14) by default
+        x = self.pool(torch.relu(self.bn2(self.conv2(x))))  # (N, c2, 7, 7): (N, 32, 7, 7) by default
+        x = torch.flatten(x, 1)  # (N, c2 * 49): (N, 1568) by default
         return self.fc(x)  # (N, 10)
 
 
@@ -81,7 +78,7 @@ class ExamplesNet(nn.Module):
         self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, MNIST_SHAPE, type(self).__name__)  # (N, 1, 28, 28)
+        check_input(x, self, MNIST_SHAPE)  # (N, 1, 28, 28)
         x = torch.relu(self.conv1(x))  # (N, 32, 26, 26)
         x = torch.relu(self.conv2(x))  # (N, 64, 24, 24)
         x = self.dropout1(torch.max_pool2d(x, 2))  # (N, 64, 12, 12)
