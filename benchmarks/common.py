@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +16,10 @@ import torch
 import torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import snippets  # noqa: E402  (tools/snippets.py: where the MNIST originals are, and how to copy them)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -41,19 +45,20 @@ def cores() -> int:
 def mnist_root(root: Path | None) -> Path:
     """A data root holding ``MNIST/raw/``: ``root`` as given, or a scratch copy of the original files.
 
-    The originals (``TORCHPRIMER_MNIST_RAW`` or ``../shared/data/MNIST/raw``) are copied because
-    torchvision unpacks the ``.gz`` files beside themselves.
+    The originals are found and copied by the docs runner's helpers (``tools/snippets.py``:
+    ``TORCHPRIMER_MNIST_RAW`` or ``../shared/data/MNIST/raw``), because torchvision unpacks
+    the ``.gz`` files beside themselves.
     """
     if root is not None:
         return root
-    configured = os.environ.get("TORCHPRIMER_MNIST_RAW")
-    raw = Path(configured) if configured else ROOT.parent / "shared" / "data" / "MNIST" / "raw"
-    if not raw.is_dir():
-        raise SystemExit(f"MNIST files not found in {raw}: pass --root DIR (holding MNIST/raw/) or set TORCHPRIMER_MNIST_RAW")
+    raw = snippets.mnist_raw_dir()
+    if raw is None:
+        raise SystemExit(
+            "MNIST files not found in TORCHPRIMER_MNIST_RAW or ../shared/data/MNIST/raw: "
+            "pass --root DIR (holding MNIST/raw/) or set TORCHPRIMER_MNIST_RAW"
+        )
     scratch = Path(tempfile.mkdtemp(prefix="torchprimer-bench-"))
-    shutil.copytree(raw, scratch / "MNIST" / "raw")
-    for file in (scratch / "MNIST" / "raw").iterdir():
-        file.chmod(0o644)
+    snippets.copy_mnist_raw(raw, scratch)
     return scratch
 
 

@@ -79,7 +79,7 @@ def _insert_outputs(markdown: str, page, config) -> str:
             raise RuntimeError(f"{page.file.src_uri}:{block.end_line}: cannot place the block's output")
         lines[at:at] = extra
     notebook_name = f"{stem}.ipynb"
-    address = (config.site_url or "") + page.url if config.site_url else f"docs/{page.file.src_uri}"
+    address = config.site_url + page.url if config.site_url else f"docs/{page.file.src_uri}"
     _NOTEBOOKS[posixpath.join(dest_dir, notebook_name)] = (address, markdown)
     body = "\n".join(lines)
     return _insert_after_title(body, _banner(result, notebook_name))
