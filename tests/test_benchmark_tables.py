@@ -73,9 +73,9 @@ def test_page_without_placeholder_is_unchanged(tmp_path: Path) -> None:
 
 def test_missing_results_file_names_the_page_the_file_and_the_command(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkResultsError) as error:
-        benchmark_tables.render_placeholders("<!-- benchmark: nowhere -->\n", "docs/tutorials/09-mnist.md", tmp_path)
+        benchmark_tables.render_placeholders("<!-- benchmark: nowhere -->\n", "docs/tutorials/11-mnist.md", tmp_path)
     message = str(error.value)
-    assert "docs/tutorials/09-mnist.md" in message
+    assert "docs/tutorials/11-mnist.md" in message
     assert str(tmp_path / "nowhere.json") in message
     assert "nox -s bench" in message
 
