@@ -31,6 +31,8 @@ ENV = {
     "MPLBACKEND": "Agg",
     "PYTHONHASHSEED": "0",
     "NO_MKDOCS_2_WARNING": "1",
+    # Idle OpenMP threads sleep instead of spinning, so a busy machine slows pages less.
+    "OMP_WAIT_POLICY": "PASSIVE",
     # CIFAR-10 cannot be downloaded here: the CIFAR pages and notebook then run on an
     # explicit synthetic stand-in with the real shapes, and say so in their output.
     "PRIMER_SYNTHETIC_CIFAR": "1",
