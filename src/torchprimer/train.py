@@ -1,8 +1,12 @@
-"""The training loop: one epoch of training, one pass of evaluation, and ``fit`` around both.
+"""The training loop of chapter 8: one epoch of training, one pass of evaluation, and ``fit``
+around both.
 
-``fit`` adds what every real run needs and nothing else: a progress bar, TensorBoard
-logging, a learning-rate schedule, checkpoints with exact resume, and ``max_batches``, a
-smoke switch that cuts every pass short to try the whole program in seconds.
+``train_one_epoch`` and ``evaluate`` are the chapter's two functions with a few additions,
+each named where it happens: a progress bar, ``max_batches`` (a smoke switch that cuts
+every pass short to try a whole program in seconds), and an accuracy that is NaN for
+targets that are not class indices (regression). ``fit`` adds what a real run needs: a
+learning-rate schedule, TensorBoard logging, checkpoints with exact resume, and training
+on several processes when the program is started by ``torchrun``.
 """
 
 from __future__ import annotations
@@ -16,25 +20,26 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from torchprimer import distributed
 from torchprimer.checkpoint import load_checkpoint, save_checkpoint
+from torchprimer.data import TensorLoader
 from torchprimer.tracking import log_metrics, tensorboard_writer
 from torchprimer.utils import select_device
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: How many batches pass between two refreshes of the progress bar's loss.
-POSTFIX_EVERY = 20
-
 
 class History(list):
     """Per-epoch metrics of [`fit`][torchprimer.train.fit], a list of dicts with the keys of `History.KEYS`.
 
     ``acc`` values are fractions (0 to 1); they are NaN when targets are not class indices
-    (regression). ``lr`` is the learning rate of the first parameter group when the
-    epoch's training pass ended. ``history[-1]`` or ``history.last`` is the latest epoch.
+    (regression). ``val/...`` are measured on the validation split given to ``fit``. ``lr``
+    is the learning rate of the first parameter group when the epoch's training pass
+    ended. ``history[-1]`` or ``history.last`` is the latest epoch.
     """
 
     KEYS = ("epoch", "train/loss", "train/acc", "val/loss", "val/acc", "lr")
@@ -76,32 +81,31 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _limit(loader: Batches, max_batches: int | None) -> tuple[Batches, int | None]:
-    """The loader cut to ``max_batches`` batches, and its length when it is known."""
-    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+def _check_max_batches(max_batches: int | None) -> None:
+    if max_batches is not None and max_batches < 1:
+        raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
+
+
+def _first_batches(loader: Batches, max_batches: int | None) -> tuple[Batches, int | None]:
+    """The loader, or only its first ``max_batches`` batches; and how many batches that is, if known."""
+    try:
+        total = len(loader)  # type: ignore[arg-type]
+    except TypeError:  # a generator has no length
+        total = None
     if max_batches is None:
         return loader, total
-    if max_batches < 1:
-        raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
     return itertools.islice(loader, max_batches), max_batches if total is None else min(total, max_batches)
 
 
-def _count_hits(correct: torch.Tensor | None, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
-    """``correct`` plus the batch's correct arg-max predictions, summed on the device (no sync).
-
-    Only scores ``(N, C)`` against class indices ``(N,)`` count; otherwise ``correct`` is
-    returned as it is (``None`` throughout a regression run, hence a NaN accuracy).
-    """
-    if outputs.ndim != 2 or targets.ndim != 1 or targets.is_floating_point():
-        return correct
-    hits = (outputs.argmax(dim=1) == targets).sum()
-    return hits if correct is None else correct + hits
+def _classifies(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
+    """Whether the batch is scores ``(N, C)`` against class indices ``(N,)``, so accuracy applies."""
+    return outputs.ndim == 2 and targets.ndim == 1 and not targets.is_floating_point()
 
 
-def _result(total_loss: float, correct: torch.Tensor | None, seen: int) -> dict[str, float]:
+def _result(total_loss: float, correct: torch.Tensor, seen: int, classified: bool) -> dict[str, float]:
     if seen == 0:
         raise ValueError("the loader produced no batches")
-    acc = correct.item() / seen if correct is not None else math.nan
+    acc = correct.item() / seen if classified else math.nan
     return {"loss": total_loss / seen, "acc": acc, "samples": seen}
 
 
@@ -117,37 +121,42 @@ def train_one_epoch(
     progress: bool = False,
     description: str = "train",
 ) -> dict[str, float]:
-    """Train ``model`` on one pass over ``loader``; return the mean ``loss`` and ``acc`` over it.
+    """Train ``model`` on one pass over ``loader``; return the mean ``loss`` and ``acc`` of that pass.
 
-    ``scheduler``, if given, is stepped after every batch (schedules such as ``OneCycleLR``
-    are defined per step). ``loss_fn`` must average over the batch (the default of PyTorch
-    losses). The running loss is read with one ``.item()`` per batch; correct predictions
-    are summed on the device and read once at the end. ``acc`` is NaN for non-class targets.
-    The result also holds ``samples``, the number of examples seen. Batches are moved to
-    ``device``; the model must already be there ([`fit`][torchprimer.train.fit] moves it).
+    The loop of chapter 8, plus: batches are moved to ``device`` (the model must already
+    be there; [`fit`][torchprimer.train.fit] moves it); ``scheduler``, if given, is stepped
+    after every batch (schedules such as ``OneCycleLR`` are defined per step);
+    ``max_batches`` stops the pass early; ``progress`` shows a bar labelled
+    ``description``. ``loss_fn`` must average over the batch (the default of PyTorch
+    losses). The result also holds ``samples``, the number of examples seen; ``acc`` is
+    NaN when the targets are not class indices.
     """
+    _check_max_batches(max_batches)
+    batches, total = _first_batches(loader, max_batches)
     model.train()
-    batches, total = _limit(loader, max_batches)
-    bar = tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True) if progress else None
-    total_loss, correct, seen = 0.0, None, 0
-    for step, (inputs, targets) in enumerate(bar if bar is not None else batches, 1):
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        outputs = model(inputs)
-        loss = loss_fn(outputs, targets)
-        optimizer.zero_grad(set_to_none=True)
+    total_loss, seen = 0.0, 0
+    # Correct predictions are counted as in chapter 8, but summed on the device and read
+    # once at the end: an .item() per batch would make a GPU wait for every batch.
+    correct, classified = torch.zeros((), dtype=torch.long, device=device), False
+    bar = tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True, disable=not progress)
+    for step, (x, y) in enumerate(bar, 1):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        n = targets.shape[0]
-        total_loss += loss.item() * n
-        seen += n
-        correct = _count_hits(correct, outputs, targets)
-        if bar is not None and step % POSTFIX_EVERY == 0:
+        total_loss += loss.item() * len(y)  # a Python float: the graph can be freed
+        seen += len(y)
+        if _classifies(logits, y):
+            correct += (logits.argmax(dim=1) == y).sum()
+            classified = True
+        if progress and step % 20 == 0:  # the bar shows the running loss, refreshed every 20 batches
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False)
-    if bar is not None:
-        bar.close()
-    return _result(total_loss, correct, seen)
+    bar.close()
+    return _result(total_loss, correct, seen, classified)
 
 
 def evaluate(
@@ -161,21 +170,24 @@ def evaluate(
     """Mean ``loss`` and ``acc`` of ``model`` over ``loader``, without training it.
 
     Sets ``model.eval()`` (dropout off, batch norm uses its running statistics) and runs
-    under ``torch.no_grad()``; the model stays in eval mode. The result also holds ``samples``.
-    Batches are moved to ``device``; the model must already be there.
+    under ``torch.no_grad()``; the model stays in eval mode. The result also holds
+    ``samples``. Batches are moved to ``device``; the model must already be there.
     """
+    _check_max_batches(max_batches)
+    batches, _ = _first_batches(loader, max_batches)
     model.eval()
-    batches, _ = _limit(loader, max_batches)
-    total_loss, correct, seen = 0.0, None, 0
+    total_loss, seen = 0.0, 0
+    correct, classified = torch.zeros((), dtype=torch.long, device=device), False
     with torch.no_grad():
-        for inputs, targets in batches:
-            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            outputs = model(inputs)
-            n = targets.shape[0]
-            total_loss += loss_fn(outputs, targets).item() * n
-            seen += n
-            correct = _count_hits(correct, outputs, targets)
-    return _result(total_loss, correct, seen)
+        for x, y in batches:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            logits = model(x)
+            total_loss += loss_fn(logits, y).item() * len(y)
+            seen += len(y)
+            if _classifies(logits, y):
+                correct += (logits.argmax(dim=1) == y).sum()
+                classified = True
+    return _result(total_loss, correct, seen, classified)
 
 
 def format_metrics(entry: dict[str, Any], epochs: int | None = None) -> str:
@@ -190,6 +202,13 @@ def format_metrics(entry: dict[str, Any], epochs: int | None = None) -> str:
         else:
             parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
     return "  ".join(parts)
+
+
+def _shuffling_generator(loader: Batches) -> torch.Generator | None:
+    """The generator a DataLoader or TensorLoader shuffles with, if it was given one."""
+    if isinstance(loader, (DataLoader, TensorLoader)) and isinstance(loader.generator, torch.Generator):
+        return loader.generator
+    return None
 
 
 def fit(
@@ -212,6 +231,10 @@ def fit(
 ) -> History:
     """Train for ``epochs`` epochs, evaluating on ``val_loader`` after each; return the [`History`][torchprimer.train.History].
 
+    ``val_loader`` is a *validation* split: examples held out of the training data to
+    compare epochs and settings on. It is never the test split, which is evaluated once,
+    after all choices are made (with [`evaluate`][torchprimer.train.evaluate]).
+
     Args:
         epochs: total number of epochs, counting those done before a resume.
         scheduler: a learning-rate scheduler, stepped once per epoch, or after every batch
@@ -228,50 +251,133 @@ def fit(
         on_epoch_end: called with each epoch's metrics dict after its checkpoint is saved,
             e.g. to print or plot it.
 
+    Under ``torchrun`` (several processes, see [`torchprimer.distributed`][torchprimer.distributed])
+    the same call trains one model on all of them:
+
+    - it joins the process group if the program has not (``gloo`` on CPU, ``nccl`` on
+      CUDA, each rank on GPU ``LOCAL_RANK``); a group ``fit`` started it also ends when
+      training finishes, a group the program started is left to the program;
+    - the model is wrapped in ``DistributedDataParallel``; each rank trains on its own
+      shard of every epoch (``train_loader`` must be a ``DataLoader`` or a ``TensorLoader``;
+      its batch size is per rank);
+    - validation is sharded too, each example evaluated by one rank, after rank 0's
+      batch norm statistics are copied to all; loss and accuracy of training and
+      validation are summed over the ranks, so every rank returns the same history,
+      equal to one process evaluating the whole split;
+    - only rank 0 shows progress, prints, calls ``on_epoch_end``, logs to TensorBoard and
+      writes checkpoints, which hold the unwrapped model and load in a single process.
+      On resume every rank loads the file; exact resume assumes all ranks were seeded alike.
+
     Raises:
         ValueError: for a bad argument, a ``ReduceLROnPlateau`` stepped per batch (it needs
-            the epoch's validation loss), or a checkpoint already past ``epochs``.
+            the epoch's validation loss), a checkpoint already past ``epochs``, or (under
+            torchrun) a loader that cannot be split between the ranks.
     """
+    # Every argument is checked here, before any work.
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs}")
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
-    if resume and checkpoint_path is None:
-        raise ValueError("resume=True needs a checkpoint_path to resume from")
-    if max_batches is not None and max_batches < 1:
-        raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if plateau and scheduler_interval == "batch":
         raise ValueError("ReduceLROnPlateau steps on the validation loss, once per epoch: use scheduler_interval='epoch'")
+    _check_max_batches(max_batches)
+    if resume and checkpoint_path is None:
+        raise ValueError("resume=True needs a checkpoint_path to resume from")
+
     device = select_device() if device is None else torch.device(device)
+    device = distributed.device_for_rank(device)
+    started_group = distributed.start(device)
+    history = _fit(
+        model,
+        train_loader,
+        val_loader,
+        loss_fn,
+        optimizer,
+        epochs=epochs,
+        scheduler=scheduler,
+        batch_scheduler=scheduler if scheduler_interval == "batch" else None,
+        plateau=plateau,
+        device=device,
+        max_batches=max_batches,
+        progress=progress,
+        log_dir=log_dir,
+        checkpoint_path=checkpoint_path,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
+    )
+    # Only on success: after an error the process ends, and the group with it, while the
+    # other ranks are stopped by torchrun (or fail at the timeout).
+    if started_group:
+        distributed.stop()
+    return history
+
+
+def _fit(
+    model: nn.Module,
+    train_loader: Batches,
+    val_loader: Batches,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    scheduler: Any | None,
+    batch_scheduler: Any | None,
+    plateau: bool,
+    device: torch.device,
+    max_batches: int | None,
+    progress: bool,
+    log_dir: str | Path | None,
+    checkpoint_path: str | Path | None,
+    resume: bool,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None,
+) -> History:
+    """The loop of [`fit`][torchprimer.train.fit], its arguments already checked."""
+    parallel = distributed.is_distributed()
+    main = distributed.is_main_process()  # the one process that shows, logs and saves
     model.to(device)
-    # The loader's own shuffling generator, if it has one, is saved with the checkpoint too.
-    generator = getattr(train_loader, "generator", None)
-    generator = generator if isinstance(generator, torch.Generator) else None
+    generator = _shuffling_generator(train_loader)  # saved with the checkpoint too
+    if parallel:  # agreed on before a resume replaces the random state
+        seed = generator.initial_seed() if generator is not None else torch.initial_seed()
+        seed = distributed.shared_seed(seed % 2**63)
 
     history = History()
     if resume and Path(checkpoint_path).exists():  # type: ignore[arg-type]
-        state = load_checkpoint(
-            checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator  # type: ignore[arg-type]
-        )
-        history = History(state["history"][: state["epoch"]])  # optimizer state lands on its parameters' device
+        state = load_checkpoint(checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator)  # type: ignore[arg-type]
+        history = History(state["history"][: state["epoch"]])
         if len(history) > epochs:
             raise ValueError(
                 f"checkpoint {str(checkpoint_path)!r} has already trained {len(history)} epochs, more than epochs={epochs}: "
                 "pass the total number of epochs, counting those done before the resume"
             )
-    batch_scheduler = scheduler if scheduler_interval == "batch" else None
 
-    with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(tensorboard_writer(log_dir)) if log_dir is not None else None
+    trained = model  # what the training pass runs: the model, or its DistributedDataParallel wrapper
+    if parallel:
+        train_loader = distributed.shard_for_training(train_loader, seed)  # type: ignore[arg-type]
+        val_loader = distributed.shard_for_evaluation(val_loader)  # type: ignore[arg-type]
+        trained = distributed.wrap(model, device)
+
+    writing = log_dir is not None and main
+    with (tensorboard_writer(log_dir) if writing else contextlib.nullcontext()) as writer:  # type: ignore[arg-type]
         for epoch in range(len(history) + 1, epochs + 1):
+            if parallel:
+                train_loader.set_epoch(epoch)  # type: ignore[union-attr]
             train = train_one_epoch(
-                model, train_loader, loss_fn, optimizer, device=device, scheduler=batch_scheduler,
-                max_batches=max_batches, progress=progress, description=f"epoch {epoch}/{epochs}",
-            )  # fmt: skip
+                trained,
+                train_loader,
+                loss_fn,
+                optimizer,
+                device=device,
+                scheduler=batch_scheduler,
+                max_batches=max_batches,
+                progress=progress and main,
+                description=f"epoch {epoch}/{epochs}",
+            )
             lr = optimizer.param_groups[0]["lr"]
-            val = evaluate(model, val_loader, loss_fn, device=device, max_batches=max_batches)
-            if scheduler is not None and scheduler_interval == "epoch":
+            distributed.sync_buffers(model)  # these three lines do nothing in a single process
+            train = distributed.all_reduce_metrics(train)
+            val = distributed.all_reduce_metrics(evaluate(model, val_loader, loss_fn, device=device, max_batches=max_batches))
+            if scheduler is not None and batch_scheduler is None:
                 scheduler.step(val["loss"]) if plateau else scheduler.step()
             entry = {
                 "epoch": epoch,
@@ -282,17 +388,23 @@ def fit(
                 "lr": float(lr),
             }
             history.append(entry)
+            if not main:
+                continue
             if writer is not None:
                 log_metrics(writer, entry, step=epoch)
                 writer.flush()
             if checkpoint_path is not None:
                 save_checkpoint(
-                    checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                    epoch=epoch, history=history, generator=generator,
-                )  # fmt: skip
+                    checkpoint_path,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    epoch=epoch,
+                    history=history,
+                    generator=generator,
+                )
             if progress:
                 tqdm.write(format_metrics(entry, epochs))
             if on_epoch_end is not None:
                 on_epoch_end(entry)
     return history
-
