@@ -52,7 +52,7 @@ def test_round_trip_restores_everything(tmp_path: Path) -> None:
     train, val = loaders("tensor")
     history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=2, scheduler=scheduler, progress=False)
     path = save_checkpoint(tmp_path / "run" / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler,
-                           epoch=2, history=history)  # fmt: skip
+                           epoch=2, history=history)
     expected_draw = torch.rand(3)
     other, other_optimizer, other_scheduler = build(seed=99)
     state = load_checkpoint(path, model=other, optimizer=other_optimizer, scheduler=other_scheduler)
@@ -70,7 +70,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, kind: str) -> None:
         model, optimizer, scheduler = build()
         train, val = loaders(kind)
         history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=epochs, scheduler=scheduler,
-                      progress=False, checkpoint_path=path, resume=resume)  # fmt: skip
+                      progress=False, checkpoint_path=path, resume=resume)
         return history, model
 
     full, full_model = run(4, None)
@@ -91,7 +91,7 @@ def test_resume_without_a_file_starts_fresh(tmp_path: Path) -> None:
     model, optimizer, _ = build()
     train, val = loaders("tensor")
     history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=1, progress=False,
-                  checkpoint_path=tmp_path / "new.pt", resume=True)  # fmt: skip
+                  checkpoint_path=tmp_path / "new.pt", resume=True)
     assert len(history) == 1 and (tmp_path / "new.pt").is_file()
 
 

@@ -83,14 +83,22 @@ def test_bad_output_paths_are_refused_before_training(capsys: pytest.CaptureFixt
     assert code == 2 and "--log-dir expects a folder" in err and "Traceback" not in err
 
 
-def test_unwritable_checkpoint_is_one_line_not_a_traceback(
-    capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
-) -> None:
+def test_unwritable_paths_are_refused_before_loading_data(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "1", "--no-progress",
-                            "--checkpoint", str(tmp_path / "file" / "ckpt.pt"))  # fmt: skip
-    assert code == 1 and err.startswith("torchprimer train: error: [Errno") and str(tmp_path / "file") in err
-    assert len(err.strip().splitlines()) == 1
+    missing_root = str(tmp_path / "none")  # a missing dataset would be reported later, with code 1
+    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", missing_root, "--checkpoint", str(tmp_path / "file" / "ckpt.pt"))
+    assert code == 2 and f"--checkpoint cannot be written: {str(tmp_path / 'file')!r} is a file" in err
+    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", missing_root, "--log-dir", str(tmp_path / "file" / "logs"))
+    assert code == 2 and "--log-dir cannot be written" in err and len(err.strip().splitlines()) == 1
+
+
+def test_validation_size_and_batch_size_are_checked(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path), "--val-size", "60000")
+    assert code == 2 and "--val-size 60000 leaves no training images: mnist has 60,000" in err
+    code, _, err = run_main(capsys, "train", "cifar-cnn", "--root", str(tmp_path), "--val-size", "50000")
+    assert code == 2 and "cifar10 has 50,000" in err
+    code, _, err = run_main(capsys, "train", "mnist-cnn", "--val-size", "0")
+    assert code == 2 and "expected a positive integer" in err
 
 
 def test_missing_dataset_says_where_to_put_the_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -121,7 +129,7 @@ def test_train_in_process_with_checkpoint_logs_and_resume(
     capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
 ) -> None:
     args = ["train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "3", "--no-progress",
-            "--checkpoint", str(tmp_path / "mlp.pt"), "--log-dir", str(tmp_path / "logs")]  # fmt: skip
+            "--checkpoint", str(tmp_path / "mlp.pt"), "--log-dir", str(tmp_path / "logs")]
     code, out, _ = run_main(capsys, *args)
     assert code == 0 and (tmp_path / "mlp.pt").is_file() and any((tmp_path / "logs").iterdir())
     assert "epoch 1/1" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
@@ -142,7 +150,7 @@ def test_console_script_trains_mnist_cnn_without_progress_output(mnist_root: Pat
     result = subprocess.run(
         [*command, "train", "mnist-cnn", "--root", str(mnist_root), "--epochs", "1", "--max-batches", "20", "--no-progress"],
         capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no progress bars
     lines = result.stdout.strip().splitlines()

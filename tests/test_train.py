@@ -107,7 +107,7 @@ def test_history_helpers_reject_bad_use() -> None:
 
 def test_history_best_skips_nan_and_follows_the_mode() -> None:
     history = History([{"epoch": 1, "val/acc": math.nan, "lr": 0.1}, {"epoch": 2, "val/acc": 0.4, "lr": 0.01},
-                       {"epoch": 3, "val/acc": 0.3, "lr": 0.05}])  # fmt: skip
+                       {"epoch": 3, "val/acc": 0.3, "lr": 0.05}])
     assert history.best("val/acc")["epoch"] == 2  # max() alone would return the NaN epoch
     assert history.best("lr", mode="min")["epoch"] == 2 and history.best("lr")["epoch"] == 1  # not a loss: highest
     with pytest.raises(ValueError, match="every epoch's 'val/acc' is NaN"):
@@ -131,7 +131,7 @@ def test_scheduler_steps_per_epoch_by_default_and_per_batch_on_request() -> None
     model, optimizer = setup()
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
-        scheduler_interval="batch", progress=False)  # fmt: skip
+        scheduler_interval="batch", progress=False)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**4)  # 4 batches
 
 
@@ -154,7 +154,7 @@ def test_plateau_scheduler_gets_the_validation_loss() -> None:
     assert scheduler.seen == history.column("val/loss")
     with pytest.raises(ValueError, match="ReduceLROnPlateau steps on the validation loss, once per epoch"):
         fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
-            scheduler_interval="batch", progress=False)  # fmt: skip
+            scheduler_interval="batch", progress=False)
 
 
 def test_resume_from_a_checkpoint_past_epochs_is_refused(tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_resume_from_a_checkpoint_past_epochs_is_refused(tmp_path: Path) -> None
     fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=3, checkpoint_path=path, progress=False)
     with pytest.raises(ValueError, match="has already trained 3 epochs, more than epochs=2"):
         fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=2, checkpoint_path=path, resume=True,
-            progress=False)  # fmt: skip
+            progress=False)
 
 
 @pytest.mark.parametrize(
