@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,12 @@ def save_checkpoint(
 
     Besides the state dicts it stores the random generators (Python, NumPy, PyTorch, and
     ``generator``, e.g. the one a data loader shuffles with), so a resumed run draws the
-    same batches and dropout masks as an uninterrupted one. Returns the path written.
+    same batches and dropout masks as an uninterrupted one. A model inside
+    ``DistributedDataParallel`` is saved unwrapped (``model.module``), so the file loads
+    into a plain model in a single process. Returns the path written.
     Raises ``IsADirectoryError``, before writing anything, if ``path`` is a folder.
     """
+    model = _unwrapped(model)
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
@@ -65,20 +67,23 @@ def save_checkpoint(
         "generator": generator.get_state() if generator is not None else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name opened with O_EXCL, like tempfile.mkstemp, but with the usual
-    # permissions (0o666 less the umask) rather than mkstemp's owner-only 0o600.
-    tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    # Written beside the target, then renamed over it: a crash leaves the old file whole.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "wb") as file:
             torch.save(state, file)
             file.flush()
-            os.fsync(file.fileno())
+            os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
         os.replace(tmp, path)
     except BaseException:
-        _remove_quietly(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The model itself, taken out of its ``DistributedDataParallel`` wrapper if it has one."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def _first_line(error: BaseException) -> str:
@@ -102,9 +107,9 @@ def _mismatch(current: dict[str, Any], saved: dict[str, Any], shown: int = 5) ->
     resized = [
         f"{key} ({size(saved[key].shape)} in the file, {size(value.shape)} in the model)"
         for key, value in current.items()
-        if key in saved and isinstance(value, torch.Tensor) and isinstance(saved[key], torch.Tensor)
+        if key in saved and isinstance(saved[key], torch.Tensor) and isinstance(value, torch.Tensor)
         and saved[key].shape != value.shape
-    ]  # fmt: skip
+    ]
     if missing:
         problems.append(f"missing {listed(missing)}")
     if unexpected:
@@ -112,14 +117,6 @@ def _mismatch(current: dict[str, Any], saved: dict[str, Any], shown: int = 5) ->
     if resized:
         problems.append(f"other sizes: {listed(resized)}")
     return "; ".join(problems)
-
-
-def _remove_quietly(path: str) -> None:
-    """Remove ``path`` if it exists (cleanup after a failed write)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def load_checkpoint(
@@ -140,6 +137,7 @@ def load_checkpoint(
     the file, if it is a folder, is not a torchprimer checkpoint, or does not fit the given
     objects (another model's weights, another kind of optimizer or scheduler).
     """
+    model = _unwrapped(model)
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"checkpoint {str(path)!r} is a folder: expected the path of a file written by save_checkpoint")
@@ -152,10 +150,8 @@ def load_checkpoint(
             f"cannot read checkpoint {str(path)!r}: expected a file written by torchprimer.save_checkpoint "
             f"(torch.save of a dict of state dicts), but loading failed: {_first_line(error)}"
         ) from error
-    if (
-        not isinstance(state, dict) or state.get("format") != FORMAT or any(k not in state for k in _KEYS)
-        or not isinstance(state["model"], dict)
-    ):  # fmt: skip
+    well_formed = isinstance(state, dict) and state.get("format") == FORMAT and all(key in state for key in _KEYS)
+    if not well_formed or not isinstance(state["model"], dict):
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(
             f"{str(path)!r} is not a torchprimer checkpoint: expected a dict with keys "

@@ -213,7 +213,7 @@ def _like(loader: DataLoader, dataset: Any, sampler: Any = None) -> DataLoader:
 
 
 def shard_for_training(loader: DataLoader | TensorLoader, seed: int) -> DataLoader | TensorShard:
-    """This rank's part of the training data, with a ``set_epoch(epoch)`` to call before every epoch.
+    """This rank's part of the training data; call [`set_epoch`][torchprimer.distributed.set_epoch] before every epoch.
 
     A ``DataLoader`` is rebuilt around a ``DistributedSampler`` (which shuffles, with
     ``seed + epoch``, if the original loader shuffled); a ``DataLoader`` that already has a
@@ -230,6 +230,17 @@ def shard_for_training(loader: DataLoader | TensorLoader, seed: int) -> DataLoad
         loader.dataset, num_replicas=world_size(), rank=rank(), shuffle=isinstance(loader.sampler, RandomSampler), seed=seed
     )
     return _like(loader, loader.dataset, sampler)
+
+
+def set_epoch(shard: DataLoader | TensorShard, epoch: int) -> None:
+    """Make the next pass over ``shard`` (from [`shard_for_training`][torchprimer.distributed.shard_for_training]) use ``epoch``'s order.
+
+    Without it every epoch would repeat the first epoch's order.
+    """
+    if isinstance(shard, TensorShard):
+        shard.set_epoch(epoch)
+    elif isinstance(shard.sampler, DistributedSampler):
+        shard.sampler.set_epoch(epoch)
 
 
 def shard_for_evaluation(loader: DataLoader | TensorLoader) -> DataLoader | TensorLoader:

@@ -361,7 +361,7 @@ def _fit(
     with (tensorboard_writer(log_dir) if writing else contextlib.nullcontext()) as writer:  # type: ignore[arg-type]
         for epoch in range(len(history) + 1, epochs + 1):
             if parallel:
-                train_loader.set_epoch(epoch)  # type: ignore[union-attr]
+                distributed.set_epoch(train_loader, epoch)  # type: ignore[arg-type]
             train = train_one_epoch(
                 trained,
                 train_loader,
