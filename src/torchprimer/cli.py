@@ -233,7 +233,8 @@ def _train(args: argparse.Namespace) -> int:
         on = f"{processes} processes on {device.type}" if processes > 1 else device.type
         print(
             f"training {args.model} ({n_params:,} parameters) on {dataset}, {on}, "
-            f"{args.epochs} epoch(s) of {steps} batches of {args.batch_size}, "
+            f"{args.epochs} epoch(s) of {steps} batches of {args.batch_size}"
+            f"{f' ({batch_size} per process)' if processes > 1 else ''}, "
             f"validating on {args.val_size:,} training images held out",
             flush=True,
         )
