@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchprimer
-from torchprimer.cli import main
+from torchprimer.cli import _split, main
+
+
+def test_validation_split_is_seeded_disjoint_and_complete() -> None:
+    train, val = _split(100, 20, seed=3)
+    assert len(val) == 20 and len(train) == 80
+    assert sorted(torch.cat([train, val]).tolist()) == list(range(100))  # every image in exactly one part
+    assert torch.equal(val, _split(100, 20, seed=3)[1]) and not torch.equal(val, _split(100, 20, seed=4)[1])
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -132,7 +140,10 @@ def test_train_in_process_with_checkpoint_logs_and_resume(
             "--checkpoint", str(tmp_path / "mlp.pt"), "--log-dir", str(tmp_path / "logs")]
     code, out, _ = run_main(capsys, *args)
     assert code == 0 and (tmp_path / "mlp.pt").is_file() and any((tmp_path / "logs").iterdir())
-    assert "epoch 1/1" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
+    assert "epoch 1/1" in out and "val/acc" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
+    assert "3,000 of 10,000 test images, --max-batches" in out
+    logged = EventAccumulator(str(tmp_path / "logs")).Reload().Tags()["scalars"]
+    assert {"val/acc", "val/loss", "test/acc", "test/loss"} <= set(logged)  # validation per epoch, test once
     code, out, _ = run_main(capsys, *args, "--resume")  # the one epoch is done: only the summary
     assert code == 0 and "epoch 1/1" not in out and "test accuracy: " in out
     code, _, err = run_main(capsys, *args, "--resume", "--epochs", "2")  # a one-cycle schedule cannot grow
