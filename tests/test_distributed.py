@@ -180,7 +180,7 @@ def test_helpers_in_a_single_process() -> None:
     result = {"loss": 0.5, "acc": 0.25, "samples": 8}
     assert distributed.all_reduce_metrics(result) is result
     loader = DataLoader(TensorDataset(torch.zeros(4, 2), torch.zeros(4)), batch_size=2)
-    with pytest.raises(ValueError, match="must be a torch DataLoader or a torchprimer TensorLoader"):
+    with pytest.raises(TypeError, match="must be a torch DataLoader or a torchprimer TensorLoader"):
         distributed.shard_for_training([(torch.zeros(2), torch.zeros(2))], seed=0)  # type: ignore[arg-type]
     assert len(distributed.shard_for_training(loader, seed=0)) == 2  # one rank: all of it
 
@@ -192,3 +192,18 @@ def test_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(distributed.TIMEOUT_VARIABLE, "soon")
     with pytest.raises(ValueError, match="TORCHPRIMER_DIST_TIMEOUT must be a positive number of seconds, got 'soon'"):
         distributed.timeout()
+
+
+def test_fit_refuses_a_loader_it_cannot_split_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)  # as torchrun would set them; no process group is joined
+    model = nn.Linear(8, 3)
+    batches = [(torch.randn(4, 8), torch.randint(0, 3, (4,)))]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="the training loader must be a torch DataLoader or a torchprimer TensorLoader"):
+        fit(model, batches, batches, nn.CrossEntropyLoss(), optimizer, epochs=1, device="cpu", progress=False)
+    stream = DataLoader(TensorDataset(torch.randn(4, 8), torch.zeros(4)), batch_sampler=[[0, 1], [2, 3]])
+    with pytest.raises(ValueError, match="the validation DataLoader must read a map-style dataset with a batch_size"):
+        fit(model, TensorLoader(torch.randn(4, 8), torch.zeros(4), 2), stream, nn.CrossEntropyLoss(), optimizer,
+            epochs=1, device="cpu", progress=False)
+    assert not distributed.is_distributed()

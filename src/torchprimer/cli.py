@@ -311,10 +311,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    from torchprimer import distributed
     from torchprimer.checkpoint import CheckpointError
     from torchprimer.data import DatasetNotFoundError
-
-    from torchprimer import distributed
 
     parser = build_parser()
     if distributed.is_main_process():
@@ -333,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         hint = " (resume with --resume)" if getattr(args, "checkpoint", None) else ""
         if distributed.is_main_process():
-                print(f"torchprimer {args.command}: interrupted{hint}", file=sys.stderr)
+            print(f"torchprimer {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -23,7 +23,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, Subset
+from torch.utils.data import (
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    Subset,
+)
 
 from torchprimer.data import TensorLoader
 
@@ -181,12 +187,18 @@ class TensorShard:
             yield self.loader.images[index], self.loader.labels[index]
 
 
-def _check_loader(loader: Any, role: str) -> None:
-    """Refuse loaders that cannot be split between ranks, naming what is expected."""
+def check_shardable(loader: Any, role: str) -> None:
+    """Refuse a loader that cannot be split between ranks, naming what is expected.
+
+    Raises ``TypeError`` unless ``loader`` is a ``DataLoader`` or a
+    [`TensorLoader`][torchprimer.data.TensorLoader], and ``ValueError`` for a
+    ``DataLoader`` without a plain ``batch_size`` or over an ``IterableDataset``.
+    ``role`` ("training", "validation") names the loader in the message.
+    """
     if isinstance(loader, TensorLoader):
         return
     if not isinstance(loader, DataLoader):
-        raise ValueError(
+        raise TypeError(
             f"under torchrun, the {role} loader must be a torch DataLoader or a torchprimer TensorLoader "
             f"so it can be split between the ranks, got {type(loader).__name__}"
         )
@@ -221,7 +233,7 @@ def shard_for_training(loader: DataLoader | TensorLoader, seed: int) -> DataLoad
     [`TensorShard`][torchprimer.distributed.TensorShard]. Use the same ``seed`` on every rank
     ([`shared_seed`][torchprimer.distributed.shared_seed]).
     """
-    _check_loader(loader, "training")
+    check_shardable(loader, "training")
     if isinstance(loader, TensorLoader):
         return TensorShard(loader, seed)
     if isinstance(loader.sampler, DistributedSampler):
@@ -251,7 +263,7 @@ def shard_for_evaluation(loader: DataLoader | TensorLoader) -> DataLoader | Tens
     are those of one process evaluating everything. Ranks may get a batch more or less:
     evaluation exchanges nothing until its end, so that is harmless.
     """
-    _check_loader(loader, "validation")
+    check_shardable(loader, "validation")
     if isinstance(loader, TensorLoader):
         step = slice(rank(), None, world_size())
         return TensorLoader(loader.images[step], loader.labels[step], loader.batch_size)

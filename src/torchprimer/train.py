@@ -235,28 +235,14 @@ def fit(
     compare epochs and settings on. It is never the test split, which is evaluated once,
     after all choices are made (with [`evaluate`][torchprimer.train.evaluate]).
 
-    Args:
-        epochs: total number of epochs, counting those done before a resume.
-        scheduler: a learning-rate scheduler, stepped once per epoch, or after every batch
-            with ``scheduler_interval="batch"``. ``ReduceLROnPlateau`` gets ``val/loss``.
-        device: where to train; ``None`` picks CUDA, MPS or CPU ([`select_device`][torchprimer.utils.select_device]).
-            The model is moved there; batches are moved as they come.
-        max_batches: cut every training and validation pass to this many batches (a smoke run).
-        progress: show a progress bar per epoch and print one line of metrics per epoch.
-        log_dir: if given, write every epoch's metrics to TensorBoard there.
-        checkpoint_path: if given, save a checkpoint there after every epoch (atomically).
-        resume: continue from ``checkpoint_path`` if that file exists: weights, optimizer,
-            scheduler, history and random state are restored, so the result equals that of
-            a run never interrupted. Starts from scratch when the file does not exist yet.
-        on_epoch_end: called with each epoch's metrics dict after its checkpoint is saved,
-            e.g. to print or plot it.
-
     Under ``torchrun`` (several processes, see [`torchprimer.distributed`][torchprimer.distributed])
     the same call trains one model on all of them:
 
     - it joins the process group if the program has not (``gloo`` on CPU, ``nccl`` on
       CUDA, each rank on GPU ``LOCAL_RANK``); a group ``fit`` started it also ends when
-      training finishes, a group the program started is left to the program;
+      training finishes, a group the program started is left to the program. After an
+      error the group is left as it is: the process ends, torchrun stops the other
+      ranks, and no rank waits longer than the timeout of [`start`][torchprimer.distributed.start];
     - the model is wrapped in ``DistributedDataParallel``; each rank trains on its own
       shard of every epoch (``train_loader`` must be a ``DataLoader`` or a ``TensorLoader``;
       its batch size is per rank);
@@ -268,10 +254,28 @@ def fit(
       writes checkpoints, which hold the unwrapped model and load in a single process.
       On resume every rank loads the file; exact resume assumes all ranks were seeded alike.
 
+    Args:
+        epochs: total number of epochs, counting those done before a resume.
+        scheduler: a learning-rate scheduler, stepped once per epoch, or after every batch
+            with ``scheduler_interval="batch"``. ``ReduceLROnPlateau`` gets ``val/loss``.
+        device: where to train; ``None`` picks CUDA, MPS or CPU ([`select_device`][torchprimer.utils.select_device]).
+            The model is moved there; batches are moved as they come.
+        max_batches: cut every training and validation pass to this many batches (a smoke run).
+        progress: show a progress bar per epoch and print one line of metrics per epoch
+            (rank 0 only under torchrun).
+        log_dir: if given, write every epoch's metrics to TensorBoard there.
+        checkpoint_path: if given, save a checkpoint there after every epoch (atomically).
+        resume: continue from ``checkpoint_path`` if that file exists: weights, optimizer,
+            scheduler, history and random state are restored, so the result equals that of
+            a run never interrupted. Starts from scratch when the file does not exist yet.
+        on_epoch_end: called with each epoch's metrics dict after its checkpoint is saved,
+            e.g. to print or plot it (on rank 0 only under torchrun).
+
     Raises:
         ValueError: for a bad argument, a ``ReduceLROnPlateau`` stepped per batch (it needs
             the epoch's validation loss), a checkpoint already past ``epochs``, or (under
-            torchrun) a loader that cannot be split between the ranks.
+            torchrun) a DataLoader that cannot be split between the ranks.
+        TypeError: under torchrun, a loader that is neither a DataLoader nor a TensorLoader.
     """
     # Every argument is checked here, before any work.
     if epochs < 1:
@@ -284,6 +288,9 @@ def fit(
     _check_max_batches(max_batches)
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path to resume from")
+    if distributed.launched_by_torchrun():  # each rank will train on its own part of the data
+        distributed.check_shardable(train_loader, "training")
+        distributed.check_shardable(val_loader, "validation")
 
     device = select_device() if device is None else torch.device(device)
     device = distributed.device_for_rank(device)
@@ -335,6 +342,8 @@ def _fit(
     """The loop of [`fit`][torchprimer.train.fit], its arguments already checked."""
     parallel = distributed.is_distributed()
     main = distributed.is_main_process()  # the one process that shows, logs and saves
+    if isinstance(model, nn.parallel.DistributedDataParallel):  # wrapped already: fit wraps it itself
+        model = model.module
     model.to(device)
     generator = _shuffling_generator(train_loader)  # saved with the checkpoint too
     if parallel:  # agreed on before a resume replaces the random state
