@@ -173,3 +173,22 @@ def test_console_script_trains_mnist_cnn_without_progress_output(mnist_root: Pat
 def test_python_dash_m_runs_the_same_command() -> None:
     result = subprocess.run([sys.executable, "-m", "torchprimer", "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout.strip() == f"torchprimer {torchprimer.__version__}"
+
+
+def test_cifar10_path_splits_validation_from_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchprimer import data
+
+    made = []
+
+    def stand_in(root, train=True, download=False, augment=False):  # small synthetic CIFAR-10, no files needed
+        made.append((train, augment))
+        return data.synthetic_cifar10(300 if train else 100, seed=0 if train else 1)
+
+    monkeypatch.setattr(data, "cifar10", stand_in)
+    code, out, err = run_main(capsys, "train", "cifar-lesson", "--root", str(tmp_path), "--max-batches", "2",
+                              "--val-size", "100", "--batch-size", "50", "--no-progress")
+    assert code == 0, err
+    assert made == [(True, True), (True, False), (False, False)]  # augmented training images, plain validation
+    assert "val/acc" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
