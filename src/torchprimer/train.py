@@ -82,6 +82,7 @@ def _is_nan(value: Any) -> bool:
 
 
 def _check_max_batches(max_batches: int | None) -> None:
+    """Refuse a ``max_batches`` that is neither None nor a positive integer."""
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be a positive integer or None, got {max_batches}")
 
@@ -103,6 +104,7 @@ def _classifies(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
 
 
 def _result(total_loss: float, correct: torch.Tensor, seen: int, classified: bool) -> dict[str, float]:
+    """The means of one pass from its sums; an error if the pass saw nothing."""
     if seen == 0:
         raise ValueError("the loader produced no batches")
     acc = correct.item() / seen if classified else math.nan
