@@ -101,3 +101,26 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks; results go to benchmarks/results/*.json for the docs to render."""
     install(session, "test,docs")
     session.run("python", "benchmarks/run.py", *session.posargs, env={**ENV, **os.environ})
+
+
+# Printed by `tests-latest` before its tests, so a failing weekly job names what it ran on.
+_LATEST_VERSIONS = (
+    "from importlib.metadata import version\n"
+    "names = ['torch', 'torchvision', 'numpy', 'mkdocs', 'mkdocs-material', 'mkdocs-jupyter',\n"
+    "         'mkdocstrings', 'pymdown-extensions', 'jupytext', 'nbclient', 'matplotlib', 'pytest']\n"
+    "print('newest releases under test:', ', '.join(f'{n} {version(n)}' for n in names))\n"
+)
+
+
+@nox.session(name="tests-latest", python="3.11")
+def tests_latest(session: nox.Session) -> None:
+    """Every unit test and docs page against the newest releases, without our pins.
+
+    The weekly CI job runs this: torch, torchvision and the docs stack are installed at
+    their newest versions into this session's own environment (no constraints file), so
+    an upstream release that breaks a page fails a test naming ``page.md:line`` before a
+    reader meets it. The browser tests are left to the pinned ``tests`` session.
+    """
+    session.install("--upgrade", "-e", ".[test,docs]", env=ENV)
+    session.run("python", "-c", _LATEST_VERSIONS, env=ENV)
+    session.run("pytest", "--ignore=tests/site", *session.posargs, env=ENV)
