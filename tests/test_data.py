@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from torchprimer import data
 
@@ -21,8 +22,61 @@ def test_synthetic_stand_ins_have_the_real_shapes_and_repeat_with_the_seed() -> 
 
 
 def test_synthetic_rejects_empty() -> None:
-    with pytest.raises(ValueError, match="num_samples"):
-        data.synthetic_mnist(0)
+    for make in (data.synthetic_mnist, data.synthetic_cifar10):
+        for bad in (0, -3, 2.5, True):
+            with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+                make(bad)
+
+
+def test_synthetic_cifar10_shares_its_classes_across_seeds() -> None:
+    first, second = data.synthetic_cifar10(400, seed=0), data.synthetic_cifar10(400, seed=1)
+    assert torch.equal(data.synthetic_cifar10(400, seed=0).tensors[0], first.tensors[0])  # repeatable
+    assert not torch.equal(first.tensors[0], second.tensors[0])
+    # the mean colour of an image is its class colour up to sign, whatever the seed
+    for dataset in (first, second):
+        images, labels = dataset.tensors
+        colours = images.mean(dim=(2, 3))  # (N, 3)
+        for label in range(10):
+            chosen = colours[labels == label]
+            aligned = chosen * chosen[:, :1].sign()  # flip every row to the sign of the first channel
+            assert aligned.std(dim=0).max() < 0.1  # noise of 1 per pixel averages out over 1,024 pixels
+    assert set(first.tensors[1].tolist()) == set(range(10))
+
+
+def _fit_linear(features: torch.Tensor, labels: torch.Tensor, steps: int = 200) -> nn.Linear:
+    """Multinomial logistic regression fitted with Adam: the best a linear classifier does."""
+    torch.manual_seed(0)
+    classifier = nn.Linear(features.shape[1], 10)
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=0.05)
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(classifier(features), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return classifier
+
+
+def _accuracy(classifier: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (classifier(features).argmax(dim=1) == labels).float().mean().item()
+
+
+def test_synthetic_cifar10_is_not_linearly_separable_but_is_learnable() -> None:
+    train_images, train_labels = data.synthetic_cifar10(2_000, seed=0).tensors
+    test_images, test_labels = data.synthetic_cifar10(1_000, seed=1).tensors
+    # every class's mean image is close to zero: a class and its negative are equally likely
+    for label in range(10):
+        assert train_images[train_labels == label].mean(dim=0).abs().mean() < 0.2
+    # a linear classifier on the mean colour (which carries all the class information) stays below 30 % ...
+    train_colour, test_colour = train_images.mean(dim=(2, 3)), test_images.mean(dim=(2, 3))
+    linear = _fit_linear(train_colour, train_labels)
+    assert _accuracy(linear, test_colour, test_labels) < 0.3
+    # ... while the same classifier on sign-free products of the colour (a fixed non-linear map) does well
+    pairs = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+    def products(colour: torch.Tensor) -> torch.Tensor:
+        return torch.stack([colour[:, i] * colour[:, j] for i, j in pairs], dim=1)
+    quadratic = _fit_linear(products(train_colour), train_labels, steps=500)
+    assert _accuracy(quadratic, products(test_colour), test_labels) > 0.8
 
 
 def test_subset_is_random_without_replacement_and_seeded() -> None:
