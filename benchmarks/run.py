@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import data_loading  # noqa: E402
+import ddp_scaling  # noqa: E402
 import fit_overhead  # noqa: E402
 import mnist_time_to_accuracy  # noqa: E402
 
-BENCHMARKS = {module.NAME: module for module in (mnist_time_to_accuracy, fit_overhead, data_loading)}
+BENCHMARKS = {module.NAME: module for module in (mnist_time_to_accuracy, fit_overhead, data_loading, ddp_scaling)}
 
 
 def main(argv: list[str] | None = None) -> int:
