@@ -82,7 +82,7 @@ def _insert_outputs(markdown: str, page, config) -> str:
     address = config.site_url + page.url if config.site_url else f"docs/{page.file.src_uri}"
     _NOTEBOOKS[posixpath.join(dest_dir, notebook_name)] = (address, markdown)
     body = "\n".join(lines)
-    return _insert_after_title(body, _banner(result, notebook_name))
+    return _insert_after_title(body, _banner(result, notebook_name, posixpath.join(dest_dir, notebook_name)))
 
 
 def on_post_page(output: str, page, config) -> str:
@@ -114,8 +114,13 @@ def _render_figure(indent: str, name: str, alt: str) -> list[str]:
     return ["", f'{indent}<figure class="primer-figure"><img src="{name}" alt="{alt}" loading="lazy"></figure>', ""]
 
 
-def _banner(result: snippets.PageResult, notebook_name: str) -> str:
-    """The "tested with" line (versions, date, run time) and the notebook download button."""
+def _banner(result: snippets.PageResult, notebook_name: str, notebook_path: str) -> str:
+    """The "tested with" line (versions, date, run time), the notebook download and "Open in Colab".
+
+    ``notebook_path`` is the notebook's path from the site root; the site is published
+    to a branch of the repository, where Colab opens it (:func:`notebooks.colab_url`).
+    The Colab link is a plain link: nothing is requested from Colab until it is clicked.
+    """
     import torch
     import torchvision
 
@@ -126,6 +131,8 @@ def _banner(result: snippets.PageResult, notebook_name: str) -> str:
         f"{result.seconds:.1f} s on the build machine's CPU.</span>\n"
         f'<a class="md-button primer-download" href="{notebook_name}" download>'
         "Download notebook</a>\n"
+        f'<a class="md-button primer-colab" href="{notebooks.colab_url(notebook_path)}" '
+        'target="_blank" rel="noopener">Open in Colab</a>\n'
         "</div>\n"
     )
 

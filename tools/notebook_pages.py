@@ -10,7 +10,8 @@ module does the three things it does not:
   next to the shared originals.
 * **download**: mkdocs-jupyter copies the ``.py`` source next to the page
   (``include_source``); :func:`finish_page` also writes the notebook as ``.ipynb``
-  (converted with jupytext) and adds a button for each.
+  (converted with jupytext, with the Colab-only install cell first) and adds a button
+  for each, and an "Open in Colab" link to that ``.ipynb`` in the published branch.
 * **no CDN**: nbconvert puts on every notebook page a MathJax ``<script>`` and a Mermaid
   loader that import from a CDN; the notebooks contain no math and no diagrams, and
   :func:`finish_page` removes both so a page never loads anything from outside the site.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import atexit
 import base64
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -68,12 +70,15 @@ def prepare_data_root() -> Path:
 
 
 def to_ipynb(source: Path) -> str:
-    """The percent-format notebook ``source`` as ``.ipynb`` JSON text (no outputs: run it yourself)."""
-    return notebooks.to_json(jupytext.read(source))
+    """The percent-format notebook ``source`` as ``.ipynb`` JSON text (no outputs: run it yourself).
+
+    Its first code cell installs ``torchprimer`` when it runs in Colab (:func:`notebooks.setup_cell`).
+    """
+    return notebooks.to_json(notebooks.with_setup_cell(jupytext.read(source)))
 
 
 def finish_page(html: str, page, site_dir: str) -> str:
-    """For a notebook page: drop the CDN MathJax loader, write the ``.ipynb``, add download buttons."""
+    """For a notebook page: drop the CDN MathJax loader, write the ``.ipynb``, add download and Colab buttons."""
     if not is_notebook(page):
         return html
     html = _MERMAID.sub("", _MATHJAX.sub("", html))
@@ -82,11 +87,14 @@ def finish_page(html: str, page, site_dir: str) -> str:
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / f"{source.stem}.ipynb").write_text(to_ipynb(source), encoding="utf-8")
     html = _figures_to_files(html, target_dir, source.stem)
+    # The notebook's path from the site root, which is also its path in the published branch.
+    colab = notebooks.colab_url(posixpath.join(posixpath.dirname(page.file.dest_uri), f"{source.stem}.ipynb"))
     buttons = (
         '<div class="primer-tested">'
         "<span>This notebook ran from top to bottom when the site was built; the output below is its own.</span>"
         f'<a class="md-button primer-download" href="{source.stem}.ipynb" download>Download notebook (.ipynb)</a>'
         f'<a class="md-button" href="{source.name}" download>Download source (.py)</a>'
+        f'<a class="md-button primer-colab" href="{colab}" target="_blank" rel="noopener">Open in Colab</a>'
         "</div>"
     )
     match = re.search(r"</h1>", html)
