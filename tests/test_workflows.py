@@ -45,15 +45,20 @@ def test_there_are_workflows() -> None:
     assert {"tests.yml", "publish.yml", "latest.yml"} <= names, names
 
 
+def _tool(name: str) -> str:
+    """The program ``name`` installed beside this Python (the test extra), else on PATH."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.is_file() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} not found: it comes with the test extra (`pip install -e .[test]`)")
+    return found
+
+
 def test_actionlint_finds_nothing() -> None:
-    beside_python = Path(sys.executable).parent / "actionlint"
-    actionlint = str(beside_python) if beside_python.is_file() else shutil.which("actionlint")
-    if actionlint is None:
-        pytest.fail("actionlint not found: it comes with the test extra (`pip install -e .[test]`)")
+    """actionlint, with shellcheck on every `run:` script, reports no finding."""
     files = [str(path.relative_to(ROOT)) for path in _workflow_files()]
-    result = subprocess.run(
-        [actionlint, "-no-color", "-oneline", *files], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    command = [_tool("actionlint"), "-shellcheck", _tool("shellcheck"), "-no-color", "-oneline", *files]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and not result.stdout.strip(), f"actionlint:\n{result.stdout}{result.stderr}"
 
 
