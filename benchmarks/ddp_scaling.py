@@ -71,8 +71,9 @@ def run(root: Path, quick: bool, repetitions: int = 2) -> dict:
     rows = []
     for (processes, threads), results in measured.items():
         epoch_s = statistics.median(r["epoch_s"] for r in results)
+        label = f"{processes} process{'es' if processes > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
         rows.append({
-            "config": f"{processes} process{'es' if processes > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
+            "config": label,
             "per_process_batch": GLOBAL_BATCH // processes,
             "epoch_s": round(epoch_s, 2),
             "job_s": round(statistics.median(r["job_s"] for r in results), 2),
@@ -161,12 +162,17 @@ def worker(data: Path, out: Path, threads: int) -> None:
     if rank == 0:
         net = model.module
         net.eval()
+        test_images, test_labels = tensors["test_images"], tensors["test_labels"]
         correct = 0
         with torch.no_grad():
-            for first in range(0, tensors["test_images"].shape[0], 1000):
-                logits = net(tensors["test_images"][first : first + 1000])
-                correct += (logits.argmax(dim=1) == tensors["test_labels"][first : first + 1000]).sum().item()
-        result = {"epoch_s": round(epoch_s, 2), "test_acc": correct / tensors["test_images"].shape[0], "steps": usable // GLOBAL_BATCH}
+            for first in range(0, test_images.shape[0], 1000):
+                logits = net(test_images[first : first + 1000])
+                correct += (logits.argmax(dim=1) == test_labels[first : first + 1000]).sum().item()
+        result = {
+            "epoch_s": round(epoch_s, 2),
+            "test_acc": correct / test_images.shape[0],
+            "steps": usable // GLOBAL_BATCH,
+        }
         temporary = out.with_suffix(".tmp")
         temporary.write_text(json.dumps(result), encoding="utf-8")
         os.replace(temporary, out)  # never a half-written result
@@ -177,13 +183,16 @@ def worker(data: Path, out: Path, threads: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the training job that torchrun starts (``--worker``)."""
     parser = argparse.ArgumentParser(description="the training job of the ddp_scaling benchmark (started by torchrun)")
-    parser.add_argument("--worker", action="store_true", required=True, help="run as one rank of the job")
+    parser.add_argument("--worker", action="store_true", help="run as one rank of the job")
     parser.add_argument("--data", type=Path, required=True, help="tensors saved by run()")
     parser.add_argument("--out", type=Path, required=True, help="JSON file rank 0 writes its measurements to")
     parser.add_argument("--threads", type=int, required=True, help="torch threads per process")
     args = parser.parse_args(argv)
-    if "RANK" not in os.environ:
-        parser.error("start the job with torchrun; to run the benchmark, use `python benchmarks/run.py ddp_scaling`")
+    if not args.worker or "RANK" not in os.environ:
+        parser.error(
+            "this is the benchmark's training job, started by torchrun with --worker; "
+            "to run the benchmark, use `python benchmarks/run.py ddp_scaling`"
+        )
     worker(args.data, args.out, args.threads)
     return 0
 
