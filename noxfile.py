@@ -1,10 +1,13 @@
 """Task runner: tests, the documentation site, a local preview and the benchmarks.
 
-    python -m nox -s tests   # unit tests, every docs snippet, site build, browser tests
+    python -m nox -s tests   # lint, unit tests, every docs snippet, site build, browser tests
     python -m nox -s docs    # every docs snippet, then `mkdocs build --strict` into site/
     python -m nox -s snippets -- 02-gradient   # only the snippets of matching pages
+    python -m nox -s lint    # ruff on the code and on every ```python block of docs/
     python -m nox -s serve   # preview on http://127.0.0.1:8000
     python -m nox -s bench   # benchmarks, results in benchmarks/results/
+    python -m nox -s full-programs   # each tutorial's full program alone in a fresh interpreter
+    python -m nox -s bench-readme    # time the README commands into benchmarks/results/
 
 Environments are made with uv and kept between runs; a session reinstalls only when
 pyproject.toml or the pinned constraints change, so a warm run starts in about a second.
@@ -13,13 +16,29 @@ pyproject.toml or the pinned constraints change, so a warm run starts in about a
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+
+
+def _settings():
+    """``tools/settings.py``, the one list of the project's environment variables and defaults.
+
+    Loaded from its file: nox runs this file with its own interpreter, where the project's
+    ``tools`` package is not importable (and ``settings.py`` imports nothing from it).
+    """
+    spec = importlib.util.spec_from_file_location("torchprimer_settings", ROOT / "tools" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
@@ -28,15 +47,15 @@ nox.options.sessions = ["tests"]
 ENV = {
     # Compile bytecode once at install; otherwise every `import torch` recompiles.
     "UV_COMPILE_BYTECODE": "1",
-    "MPLBACKEND": "Agg",
     "PYTHONHASHSEED": "0",
     "NO_MKDOCS_2_WARNING": "1",
-    # Idle OpenMP threads sleep instead of spinning, so a busy machine slows pages less.
-    "OMP_WAIT_POLICY": "PASSIVE",
-    # CIFAR-10 cannot be downloaded here: the CIFAR pages and notebook then run on an
-    # explicit synthetic stand-in with the real shapes, and say so in their output.
-    "PRIMER_SYNTHETIC_CIFAR": "1",
+    # The project's own defaults (synthetic CIFAR-10 stand-in, sleeping OpenMP threads,
+    # ...), from tools/settings.py; the tests and the build apply the same ones themselves.
+    **_settings().defaults(),
 }
+
+#: What `lint` checks with ruff (the docs blocks are linted by tools/lint_docs.py).
+LINTED = ["src", "tests", "tools", "benchmarks", "noxfile.py"]
 
 
 def install(session: nox.Session, extras: str) -> None:
@@ -59,11 +78,26 @@ def build_site(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=ENV)
 
 
+def run_lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check on the code, then ruff on every docs block."""
+    session.run("ruff", "check", *LINTED, env=ENV)
+    session.run("ruff", "format", "--check", *LINTED, env=ENV)
+    session.run("python", "-m", "tools.lint_docs", env=ENV)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Lint and format check with ruff; every ```python block of docs/ too, at its page line."""
+    install(session, "test,docs")
+    run_lint(session)
+
+
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Unit tests and docs snippets, then the site build, then browser tests of the site."""
+    """Lint, unit tests and docs snippets, then the site build, then browser tests of the site."""
     install(session, "test,docs")
     args = [a for a in session.posargs if a != "--reinstall"]
+    run_lint(session)
     session.run("pytest", "--ignore=tests/site", *args, env=ENV)
     build_site(session)
     if (ROOT / "tests" / "site").is_dir():
@@ -100,7 +134,28 @@ def serve(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; results go to benchmarks/results/*.json for the docs to render."""
     install(session, "test,docs")
-    session.run("python", "benchmarks/run.py", *session.posargs, env={**ENV, **os.environ})
+    session.run("python", "-m", "benchmarks.run", *session.posargs, env={**ENV, **os.environ})
+
+
+@nox.session(name="full-programs", python="3.11")
+def full_programs(session: nox.Session) -> None:
+    """Each tutorial's full program alone in a fresh Python process (slower than the tests' check).
+
+    The docs tests run "The full program" in a fresh namespace, which catches names it
+    uses without defining; this runs it as a reader would, in a new interpreter.
+    """
+    install(session, "test,docs")
+    session.run("pytest", "tests/test_docs.py", "--fresh-interpreter", "-k", "fresh_interpreter", env=ENV)
+
+
+@nox.session(name="bench-readme", python="3.11")
+def bench_readme(session: nox.Session) -> None:
+    """Time the README commands (warm; `-- --cold` adds a fresh clone) into benchmarks/results/.
+
+    Runs with this interpreter's nox, not inside the session's environment: the timed
+    commands are `python -m nox -s tests` and `-s docs` themselves.
+    """
+    session.run("python", "-m", "benchmarks.readme_commands", *session.posargs, external=True)
 
 
 # Printed by `tests-latest` before its tests, so a failing weekly job names what it ran on.

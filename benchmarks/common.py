@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +14,9 @@ from typing import Any
 import torch
 import torchvision
 
+from tools import mnist_files
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-import snippets  # noqa: E402  (tools/snippets.py: where the MNIST originals are, and how to copy them)
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -45,21 +42,16 @@ def cores() -> int:
 def mnist_root(root: Path | None) -> Path:
     """A data root holding ``MNIST/raw/``: ``root`` as given, or a scratch copy of the original files.
 
-    The originals are found and copied by the docs runner's helpers (``tools/snippets.py``:
-    ``TORCHPRIMER_MNIST_RAW`` or ``../shared/data/MNIST/raw``), because torchvision unpacks
-    the ``.gz`` files beside themselves.
+    The originals are found (or downloaded once) by ``tools/mnist_files.py``, the same
+    files the pages and tests read; they are copied because torchvision unpacks the
+    ``.gz`` files beside themselves.
     """
     if root is not None:
         return root
-    raw = snippets.mnist_raw_dir()
-    if raw is None:
-        raise SystemExit(
-            "MNIST files not found in TORCHPRIMER_MNIST_RAW or ../shared/data/MNIST/raw: "
-            "pass --root DIR (holding MNIST/raw/) or set TORCHPRIMER_MNIST_RAW"
-        )
-    scratch = Path(tempfile.mkdtemp(prefix="torchprimer-bench-"))
-    snippets.copy_mnist_raw(raw, scratch)
-    return scratch
+    try:
+        return mnist_files.scratch_root(prefix="torchprimer-bench-")
+    except mnist_files.MnistFilesMissing as error:
+        raise SystemExit(f"{error} Or pass --root DIR (holding MNIST/raw/).") from None
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, Any]:
@@ -82,7 +74,11 @@ def write_result(
         "title": title,
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpu": cpu_model(), "cores": cores()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+        },
         "columns": columns,
         "rows": rows,
         "notes": notes,

@@ -27,7 +27,7 @@ TITLE = "MNIST data loading: DataLoader + PIL vs preloaded tensors"
 
 def _iterate(loader, batches: int | None) -> int:
     count = 0
-    for images, labels in itertools.islice(loader, batches):
+    for _images, labels in itertools.islice(loader, batches):
         count += labels.shape[0]
     return count
 
@@ -54,7 +54,14 @@ def run(root: Path, quick: bool, train_batches: int = 150) -> dict:
         start = time.perf_counter()
         train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, max_batches=train_batches)
         train_s = (time.perf_counter() - start) * per_epoch / train_batches
-        rows.append({"loader": label, "setup_s": round(setup, 2), "data_epoch_s": round(data_s, 2), "train_epoch_s": round(train_s, 1)})
+        rows.append(
+            {
+                "loader": label,
+                "setup_s": round(setup, 2),
+                "data_epoch_s": round(data_s, 2),
+                "train_epoch_s": round(train_s, 1),
+            }
+        )
         print(f"  {rows[-1]}", flush=True)
     for row in rows:
         row["speedup"] = round(rows[0]["train_epoch_s"] / row["train_epoch_s"], 2)

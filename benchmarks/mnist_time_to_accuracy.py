@@ -12,9 +12,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -106,7 +106,7 @@ def run(root: Path, quick: bool, recipe: Recipe | None = None, channels: tuple[i
         "notes": (
             f"Adam + OneCycleLR (max_lr {recipe.max_lr:g}) over {recipe.epochs:g} epochs, batch {recipe.batch_size}, "
             f"MNIST preloaded as tensors; the clock includes reading the data and every test evaluation "
-            f"(every {recipe.eval_every:g} epoch from epoch {recipe.first_eval:g}); training stops at the first evaluation "
-            f"at or above the target. Recipe: {asdict(recipe)}."
+            f"(every {recipe.eval_every:g} epoch from epoch {recipe.first_eval:g}); training stops at the first "
+            f"evaluation at or above the target. Recipe: {asdict(recipe)}."
         ),
     }

@@ -1,8 +1,10 @@
 """Run the benchmarks and write their results to benchmarks/results/<name>.json.
 
-    python benchmarks/run.py                       # all three, full size (a few minutes)
-    python benchmarks/run.py --quick               # smoke run: tiny sizes, results to a temp folder
-    python benchmarks/run.py mnist_time_to_accuracy --max-lr 8e-3 --epochs 1.3   # try a recipe
+    python -m benchmarks.run                       # all of them, full size (a few minutes)
+    python -m benchmarks.run --quick               # smoke run: tiny sizes, results to a temp folder
+    python -m benchmarks.run mnist_time_to_accuracy --max-lr 8e-3 --epochs 1.3   # try a recipe
+
+Run from the repository root: the benchmarks import the build helpers as ``tools``.
 
 Timings mean something only on an otherwise idle machine; see benchmarks/README.md.
 """
@@ -11,31 +13,29 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import data_loading  # noqa: E402
-import ddp_scaling  # noqa: E402
-import fit_overhead  # noqa: E402
-import mnist_time_to_accuracy  # noqa: E402
+from benchmarks import common, data_loading, ddp_scaling, fit_overhead, mnist_time_to_accuracy
 
 BENCHMARKS = {module.NAME: module for module in (mnist_time_to_accuracy, fit_overhead, data_loading, ddp_scaling)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")  # fmt: skip
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run with tiny sizes; results go to a temp folder")
-    parser.add_argument("--root", type=Path, help="data root holding MNIST/raw/ (default: a scratch copy of the originals)")
-    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results, or a temp folder with --quick)")
+    parser.add_argument(
+        "--root", type=Path, help="data root holding MNIST/raw/ (default: a scratch copy of the originals)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="results folder (default: benchmarks/results, or a temp folder with --quick)"
+    )
     parser.add_argument("--note", default="", help="a sentence appended to every result's notes (e.g. the conditions)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     recipe = mnist_time_to_accuracy.Recipe()
@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(args: argparse.Namespace, root: Path, out: Path) -> None:
     """Run the benchmarks named in ``args`` (all by default) and write their result files."""
-    print(f"machine: {common.cpu_model()}, {common.cores()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; data root {root}", flush=True)  # fmt: skip
+    print(
+        f"machine: {common.cpu_model()}, {common.cores()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; data root {root}",
+        flush=True,
+    )
     for name in args.names or list(BENCHMARKS):
         module = BENCHMARKS[name]
         print(f"{name}{' (quick)' if args.quick else ''}:", flush=True)

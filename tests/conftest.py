@@ -1,24 +1,63 @@
-"""Shared fixtures: scratch data roots and the count of docs blocks that ran."""
+"""Shared fixtures and settings: scratch data roots, the ``mnist`` marker, the count of docs blocks run.
+
+The project's environment defaults (``tools/settings.py``: the synthetic CIFAR-10
+stand-in, sleeping OpenMP threads, ...) are applied here, before anything imports torch,
+so plain ``pytest`` runs under the same settings as ``python -m nox -s tests``.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# Idle OpenMP threads sleep instead of spinning: on a machine shared with other busy
-# programs, spinning threads steal the cores the working ones need (pages ran 1.5x slower).
-# Read once, when torch loads, so it is set before anything imports torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(ROOT / "tools"))
+from tools import settings
 
-import snippets  # noqa: E402  (tools/snippets.py)
+settings.apply_defaults()
+
+from tools import mnist_files  # noqa: E402  (after the defaults: it may import torchvision)
 
 #: Blocks executed by tests/test_docs.py in this run, reported at the end.
 DOCS_BLOCKS_RUN: dict[str, int] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fresh-interpreter",
+        action="store_true",
+        help="also run each tutorial's full program alone in a fresh Python process (slow; "
+        "the docs test already runs it in a fresh namespace)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``mnist`` every test that uses the ``mnist_root`` fixture, so ``-m "not mnist"`` is a fast subset.
+
+    Docs pages that read MNIST are marked where they are parametrized (``tests/test_docs.py``).
+    """
+    for item in items:
+        if "mnist_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mnist)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Find (or download once) the MNIST files before any selected test needs them.
+
+    Without them, and without network, the run stops here with one message saying where
+    the four files go, instead of failing every MNIST test one by one.
+    """
+    if session.config.option.collectonly or not any(item.get_closest_marker("mnist") for item in session.items):
+        return
+    try:
+        mnist_files.raw_dir()
+    except mnist_files.MnistFilesMissing as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.fixture(scope="session")
+def docs_blocks_run() -> dict[str, int]:
+    """Record of the docs blocks run (page -> number of blocks), reported at the end."""
+    return DOCS_BLOCKS_RUN
 
 
 @pytest.fixture(scope="session")
@@ -26,19 +65,14 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch data root holding a private copy of the original MNIST files.
 
     torchvision unpacks the ``.gz`` files beside themselves, so they are copied first:
-    the shared originals stay untouched. Skips when the files are not on this machine.
+    the originals stay untouched.
     """
-    raw = snippets.mnist_raw_dir()
-    if raw is None:
-        pytest.skip("MNIST files not found: set TORCHPRIMER_MNIST_RAW to a folder of the four .gz files")
     root = tmp_path_factory.mktemp("data")
-    snippets.copy_mnist_raw(raw, root)
+    mnist_files.copy_raw(mnist_files.raw_dir(), root)
     return root
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if DOCS_BLOCKS_RUN:
         blocks = sum(DOCS_BLOCKS_RUN.values())
-        terminalreporter.write_sep(
-            "-", f"docs snippets: {blocks} python blocks ran on {len(DOCS_BLOCKS_RUN)} pages"
-        )
+        terminalreporter.write_sep("-", f"docs snippets: {blocks} python blocks ran on {len(DOCS_BLOCKS_RUN)} pages")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import benchmark_tables  # tools/benchmark_tables.py (tests/conftest.py puts tools/ on the path)
-from benchmark_tables import BenchmarkResultsError
+from tools import benchmark_tables
+from tools.benchmark_tables import BenchmarkResultsError
 
 RESULT = {
     "benchmark": "demo",

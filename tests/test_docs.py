@@ -3,29 +3,43 @@
 Each page runs top to bottom in one namespace (as a reader would run it) in a scratch
 folder; a failure names ``docs/<page>.md:<line>`` and shows the failing line. Passing
 results are cached so the site build shows this run's output without running it again.
+
+"The full program" of a tutorial must run alone. The page runner already runs that block
+in a fresh namespace, which catches a name it uses but does not define, at no extra cost.
+Running it in a fresh Python process as well (its own imports, module state, working
+folder) costs a torch import and a second run of the page's heaviest block, about a
+minute for all pages on two cores: ``test_full_program_runs_in_a_fresh_interpreter``
+does that only with ``pytest --fresh-interpreter`` (``python -m nox -s full-programs``).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import mktestdocs
 import pytest
 
-import snippets
-from conftest import DOCS_BLOCKS_RUN
+from tools import mnist_files, snippets
 
 PAGES = snippets.pages()
 IDS = [page.relative_to(snippets.ROOT).as_posix() for page in PAGES]
+# Pages whose code reads the MNIST files carry the `mnist` marker: `pytest -m "not mnist"` skips them.
+RUNS = [
+    pytest.param(page, id=name, marks=[pytest.mark.mnist] if snippets.reads_mnist(page.read_text("utf-8")) else [])
+    for page, name in zip(PAGES, IDS)
+]
+TUTORIALS = [page for page in PAGES if page.parent.name == "tutorials"]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_page_runs(page: Path) -> None:
+@pytest.mark.parametrize("page", RUNS)
+def test_page_runs(page: Path, docs_blocks_run: dict[str, int]) -> None:
     text = page.read_text(encoding="utf-8")
     if not snippets.find_blocks(text):
         pytest.skip("no python blocks on this page")
     result = snippets.run_page(page)
-    DOCS_BLOCKS_RUN[result.page] = len(result.blocks)
+    docs_blocks_run[result.page] = len(result.blocks)
     budget = snippets.time_budget(text)
     assert result.cpu_seconds <= budget, (
         f"{result.page} used {result.cpu_seconds:.1f} s of CPU time, over its time budget of {budget:.0f} s "
@@ -40,7 +54,7 @@ def test_no_python_block_is_skipped_silently(page: Path) -> None:
     found = snippets.suspicious_fences(text)
     assert not found, "\n".join(
         f"{page.relative_to(snippets.ROOT)}:{line}: `{fence}`: {why}; use ```python alone on its line "
-        "(and check the fences above it), or ```py title=\"not run: <reason>\" for code shown but not run"
+        '(and check the fences above it), or ```py title="not run: <reason>" for code shown but not run'
         for line, fence, why in found
     )
 
@@ -56,25 +70,27 @@ def test_blocks_match_mktestdocs(page: Path) -> None:
 
 def test_guard_reports_blocks_that_would_not_run() -> None:
     """The guard above can fail: each way of switching a block off by accident is reported."""
-    text = "\n".join([
-        "```python title=\"x\"",  # 1: has a title, so mktestdocs skips it
-        "y = 2",
-        "```",
-        "~~~python",  # 4
-        "z = 3",
-        "~~~",
-        "```py title=\"not run: needs a GPU\"",  # 7: allowed, with its reason
-        "w = 4",
-        "```",
-        "````markdown",  # 10: an example of Markdown, quoted
-        "```pycon",
-        "```",
-        "````",
-        "Prose that holds ``` flips the block count.",  # 14
-        "```python",  # 15: read as the end of the block opened at line 14
-        "x = 1",
-        "```",
-    ])
+    text = "\n".join(
+        [
+            '```python title="x"',  # 1: has a title, so mktestdocs skips it
+            "y = 2",
+            "```",
+            "~~~python",  # 4
+            "z = 3",
+            "~~~",
+            '```py title="not run: needs a GPU"',  # 7: allowed, with its reason
+            "w = 4",
+            "```",
+            "````markdown",  # 10: an example of Markdown, quoted
+            "```pycon",
+            "```",
+            "````",
+            "Prose that holds ``` flips the block count.",  # 14
+            "```python",  # 15: read as the end of the block opened at line 14
+            "x = 1",
+            "```",
+        ]
+    )
     found = {line: why for line, _, why in snippets.suspicious_fences(text)}
     assert sorted(found) == [1, 4, 15]
     assert "opened at line 14" in found[15]
@@ -83,7 +99,7 @@ def test_guard_reports_blocks_that_would_not_run() -> None:
 
 def test_blocks_keep_their_page_lines_and_indentation() -> None:
     """A block inside an admonition is found, dedented, and placed at its page line."""
-    text = "# Page\n\n```python\na = 1\n```\n\n??? success \"Solution\"\n\n    ```python\n    b = a + 1\n    ```\n"
+    text = '# Page\n\n```python\na = 1\n```\n\n??? success "Solution"\n\n    ```python\n    b = a + 1\n    ```\n'
     first, second = snippets.find_blocks(text)
     assert (first.code, first.line, first.end_line, first.indent) == ("a = 1\n", 4, 5, "")
     assert (second.code, second.line, second.end_line, second.indent) == ("b = a + 1\n", 10, 11, "    ")
@@ -102,3 +118,22 @@ def test_time_budget_counts_cpu_time_not_waiting(tmp_path: Path) -> None:
     result = snippets.run_page(page)
     assert result.cpu_seconds > 0.3  # the subprocess's work counts
     assert result.cpu_seconds < result.seconds - 0.8  # the second of sleep does not
+
+
+@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_full_program_runs_in_a_fresh_interpreter(page: Path, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The tutorial's full program runs alone: a new Python process, a scratch folder with data/."""
+    if not request.config.getoption("--fresh-interpreter"):
+        pytest.skip("runs with `pytest --fresh-interpreter` (the docs test runs it in a fresh namespace)")
+    text = page.read_text(encoding="utf-8")
+    block = snippets.full_program(snippets.find_blocks(text))
+    assert block is not None, f"{page.relative_to(snippets.ROOT)} has no block under ## {snippets.FULL_PROGRAM}"
+    if snippets.reads_mnist(block.code):
+        mnist_files.copy_raw(mnist_files.raw_dir(), tmp_path / "data")
+    script = tmp_path / "full_program.py"
+    script.write_text("\n" * (block.line - 1) + block.code, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (
+        f"{page.relative_to(snippets.ROOT)}:{block.line}: the full program fails alone "
+        f"(line numbers below are the page's):\n{done.stderr[-3000:]}"
+    )

@@ -20,18 +20,37 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import posixpath
 import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchmark_tables  # noqa: E402  (tools/benchmark_tables.py)
-import katex  # noqa: E402  (tools/katex.py)
-import notebook_pages  # noqa: E402  (tools/notebook_pages.py)
-import notebooks  # noqa: E402  (tools/notebooks.py)
-import snippets  # noqa: E402  (tools/snippets.py)
+def _register_tools_package() -> None:
+    """Make ``tools`` importable by name when MkDocs loads this file as a hook.
+
+    MkDocs 1.6 loads a hook from its file path as a top-level module named after the path
+    (``Hooks._load_hook``), so the package this file belongs to is not imported and the
+    repository root is not on ``sys.path``. The package is loaded here from its folder,
+    under its own name, exactly as ``import tools`` would load it.
+    """
+    if "tools" in sys.modules:
+        return
+    folder = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location(
+        "tools", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["tools"] = package
+    spec.loader.exec_module(package)
+
+
+_register_tools_package()
+
+from tools import benchmark_tables, katex, notebook_pages, notebooks, settings, snippets  # noqa: E402
+
+settings.apply_defaults()  # before the notebooks run: they read e.g. TORCHPRIMER_SYNTHETIC_CIFAR
 
 # Notebooks to write after the build: site path of the .ipynb -> (page address, page Markdown).
 _NOTEBOOKS: dict[str, tuple[str, str]] = {}
@@ -61,12 +80,10 @@ def _insert_outputs(markdown: str, page, config) -> str:
     if result is None:
         result = snippets.run_page(path)
         snippets.save_result(path, result)  # `mkdocs serve` rebuilds reuse it until the page changes
-    lines = markdown.split("\n")
-    # MkDocs hands over the page without its front matter: shift the file's line numbers.
-    offset = len(source.split("\n")) - len(lines)
     dest_dir = posixpath.dirname(page.file.dest_uri)
     stem = Path(page.file.src_uri).stem
-    for number, (block, output) in reversed(list(enumerate(zip(blocks, result.blocks), 1))):
+    extras = []
+    for number, (block, output) in enumerate(zip(blocks, result.blocks), 1):
         extra = _render_output(block.indent, output.stdout)
         for index, figure in enumerate(output.figures, 1):
             name = f"{stem}-{number}-{index}.png"
@@ -74,15 +91,42 @@ def _insert_outputs(markdown: str, page, config) -> str:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(base64.b64decode(figure["png"]))
             extra += _render_figure(block.indent, name, figure["alt"])
-        at = block.end_line - offset
-        if lines[at - 1].strip() != "```":
-            raise RuntimeError(f"{page.file.src_uri}:{block.end_line}: cannot place the block's output")
-        lines[at:at] = extra
+        extras.append(extra)
+    body = place_outputs(markdown, source, extras, page.file.src_uri)
     notebook_name = f"{stem}.ipynb"
     address = config.site_url + page.url if config.site_url else f"docs/{page.file.src_uri}"
     _NOTEBOOKS[posixpath.join(dest_dir, notebook_name)] = (address, markdown)
-    body = "\n".join(lines)
     return _insert_after_title(body, _banner(result, notebook_name, posixpath.join(dest_dir, notebook_name)))
+
+
+def place_outputs(markdown: str, source: str, extras: list[list[str]], name: str) -> str:
+    """Insert ``extras[i]`` (rendered lines) right under the closing fence of the page's i-th block.
+
+    ``source`` is the page file as written and ``markdown`` the text MkDocs hands over, the
+    same without its front matter; block line numbers come from ``source`` (with the same
+    rule as the snippet runner) and are shifted by the difference. Blocks indented in
+    admonitions or content tabs get output at their own indentation (rendered so by the
+    caller), and fences quoted inside longer fences are not blocks. ``name`` is the page's
+    path for the error raised when a closing fence is not where expected.
+    """
+    blocks = snippets.find_blocks(source)
+    if len(extras) != len(blocks):
+        raise ValueError(f"{name}: {len(blocks)} python blocks but {len(extras)} outputs")
+    lines = markdown.split("\n")
+    offset = len(source.split("\n")) - len(lines)  # the front matter's lines
+    for block, extra in reversed(list(zip(blocks, extras))):
+        at = block.end_line - offset
+        if not 0 < at <= len(lines) or lines[at - 1].strip() != snippets.FENCE:
+            raise RuntimeError(f"{name}:{block.end_line}: cannot place the block's output")
+        lines[at:at] = extra
+    return "\n".join(lines)
+
+
+def on_pre_page(page, config, files):
+    """Notebook pages reuse their executed HTML while nothing they depend on changed."""
+    if notebook_pages.is_notebook(page) and "mkdocs-jupyter" in config.plugins:
+        notebook_pages.cache_render(page, dict(config.plugins["mkdocs-jupyter"].config))
+    return page
 
 
 def on_post_page(output: str, page, config) -> str:
@@ -126,8 +170,8 @@ def _banner(result: snippets.PageResult, notebook_name: str, notebook_path: str)
 
     return (
         '<div class="primer-tested" markdown>\n'
-        f'<span>Tested with torch {torch.__version__.split("+")[0]} and torchvision '
-        f'{torchvision.__version__.split("+")[0]} on {result.date}; the code on this page ran in '
+        f"<span>Tested with torch {torch.__version__.split('+')[0]} and torchvision "
+        f"{torchvision.__version__.split('+')[0]} on {result.date}; the code on this page ran in "
         f"{result.seconds:.1f} s on the build machine's CPU.</span>\n"
         f'<a class="md-button primer-download" href="{notebook_name}" download>'
         "Download notebook</a>\n"
@@ -142,4 +186,4 @@ def _insert_after_title(markdown: str, banner: str) -> str:
     match = re.search(r"^# .*\n", markdown, flags=re.MULTILINE)
     if match is None:
         return banner + "\n" + markdown
-    return markdown[: match.end()] + "\n" + banner + "\n" + markdown[match.end():]
+    return markdown[: match.end()] + "\n" + banner + "\n" + markdown[match.end() :]

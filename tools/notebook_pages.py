@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import atexit
 import base64
+import hashlib
+import json
 import os
 import posixpath
 import re
@@ -30,8 +32,7 @@ from pathlib import Path
 
 import jupytext
 
-import notebooks  # tools/notebooks.py: to_json()
-import snippets  # tools/snippets.py: mnist_raw_dir(), copy_mnist_raw()
+from tools import mnist_files, notebooks, snippets
 
 #: Environment variable naming the data root the notebooks read.
 DATA_ENV = "TORCHPRIMER_DATA"
@@ -42,6 +43,9 @@ _MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!<
 # A figure nbconvert embedded in the page as base64 (written out as a PNG file instead).
 _EMBEDDED_PNG = re.compile(r'<img alt="[^"]*"(?P<attrs>[^>]*?) src="data:image/png;base64,(?P<data>[A-Za-z0-9+/=\s]+)"')
 _SCRATCH: dict[str, Path] = {}
+
+#: Executed notebooks' HTML, reused by the next build while nothing they depend on changed.
+CACHE = snippets.ROOT / ".cache" / "notebooks"
 
 
 def is_notebook(page) -> bool:
@@ -61,9 +65,10 @@ def prepare_data_root() -> Path:
     if "root" not in _SCRATCH:
         root = Path(tempfile.mkdtemp(prefix="primer-notebook-data-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        raw = snippets.mnist_raw_dir()
-        if raw is not None:
-            snippets.copy_mnist_raw(raw, root)
+        try:
+            mnist_files.copy_raw(mnist_files.raw_dir(), root)
+        except mnist_files.MnistFilesMissing:
+            pass  # only the MNIST notebook needs them; it then fails naming the files
         _SCRATCH["root"] = root
     os.environ[DATA_ENV] = str(_SCRATCH["root"])
     return _SCRATCH["root"]
@@ -100,7 +105,7 @@ def finish_page(html: str, page, site_dir: str) -> str:
     match = re.search(r"</h1>", html)
     if match is None:
         raise RuntimeError(f"{page.file.src_uri}: the notebook needs a '# Title' in its first cell")
-    return html[: match.end()] + buttons + html[match.end():]
+    return html[: match.end()] + buttons + html[match.end() :]
 
 
 def _figures_to_files(html: str, target_dir: Path, stem: str) -> str:
@@ -119,3 +124,62 @@ def _figures_to_files(html: str, target_dir: Path, stem: str) -> str:
         return f'<img alt="Figure drawn by the code cell above"{match.group("attrs")} loading="lazy" src="{name}"'
 
     return _EMBEDDED_PNG.sub(write, html)
+
+
+def cache_key(source: Path, plugin_config: dict) -> str:
+    """Key of a notebook's executed HTML: its text, the package, the versions and the settings.
+
+    Like a page's key (:func:`snippets.cache_key`), it changes with the notebook's text,
+    the package sources and the snippet runner, the pinned versions, the installed torch
+    and torchvision, and the variables of ``tools/settings.py`` that change what code
+    computes; and with the versions of mkdocs-jupyter and nbconvert and the plugin's
+    options, which shape the HTML.
+    """
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(snippets.cache_key(source).encode())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(f"mkdocs-jupyter {version('mkdocs-jupyter')} nbconvert {version('nbconvert')}".encode())
+    digest.update(json.dumps(plugin_config, sort_keys=True, default=repr).encode())
+    return digest.hexdigest()[:32]
+
+
+def _toc_tokens(items) -> list[dict]:
+    """A rendered table of contents back as the tokens ``mkdocs.structure.toc.get_toc`` reads."""
+    return [
+        {"level": item.level, "id": item.id, "name": item.title, "children": _toc_tokens(item.children)}
+        for item in items
+    ]
+
+
+def cache_render(page, plugin_config: dict) -> None:
+    """Let a notebook page reuse its executed HTML from ``.cache/notebooks/`` when its key matches.
+
+    mkdocs-jupyter executes every notebook at every build (its own cache keys on the
+    notebook's text alone, so a change in ``src/`` would show stale output, and it is off).
+    This wraps the ``render`` it gave the page: on a miss the notebook runs as before and
+    its HTML, table of contents and title are stored; on a hit they are read back.
+    """
+    from mkdocs.structure.toc import get_toc
+
+    source = Path(page.file.abs_src_path)
+    target = CACHE / f"{source.stem}.{cache_key(source, plugin_config)}.json"
+    execute = page.render
+
+    def render(config, files) -> None:
+        if target.is_file():
+            cached = json.loads(target.read_text(encoding="utf-8"))
+            page.content, page.toc = cached["content"], get_toc(cached["toc"])
+            if cached["title"] is not None:
+                page.title = cached["title"]
+            return
+        execute(config, files)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for stale in CACHE.glob(f"{source.stem}.*.json"):
+            stale.unlink()
+        payload = {"content": page.content, "toc": _toc_tokens(page.toc), "title": page.title}
+        partial = target.with_suffix(".tmp")
+        partial.write_text(json.dumps(payload), encoding="utf-8")
+        partial.replace(target)  # whole or absent, never half-written
+
+    page.render = render

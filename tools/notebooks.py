@@ -74,7 +74,9 @@ def setup_cell() -> nbformat.NotebookNode:
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{install_requirement()}"], check=True)\n'
+        "    subprocess.run(\n"
+        f'        [sys.executable, "-m", "pip", "install", "--quiet", "{install_requirement()}"], check=True\n'
+        "    )\n"
     )
     return nbformat.v4.new_code_cell(source)
 
@@ -109,7 +111,7 @@ def _shell_to_markdown(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     match = _CELL_MAGIC.match(cell.source) if cell.cell_type == "code" else None
     if match is None:
         return cell
-    command = cell.source[match.end():].rstrip("\n")
+    command = cell.source[match.end() :].rstrip("\n")
     return nbformat.v4.new_markdown_cell(
         f"Run this in a terminal, not in the notebook:\n\n```{match.group('language')}\n{command}\n```"
     )

@@ -24,7 +24,6 @@ import math
 import os
 import re
 import resource
-import shutil
 import tempfile
 import textwrap
 import time
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from tools import mnist_files, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -48,6 +49,8 @@ DEFAULT_TIME_BUDGET = 60.0
 PAGE_THREADS = 2
 
 FENCE = "```"
+#: The section whose first block must run alone (in a fresh namespace, see run_page).
+FULL_PROGRAM = "The full program"
 # An opening fence whose language is Python-like but that mktestdocs would not run.
 _PYTHON_LIKE = re.compile(r"^\s*(`{3,}|~{3,})\s*\{?\.?(python|py|pycon|python3|py3)\b(?P<rest>.*)$")
 
@@ -60,6 +63,7 @@ class Block:
     line: int  # 1-based line of the first code line (the line after the fence)
     end_line: int  # 1-based line of the closing fence
     indent: str  # indentation of the fence (blocks inside admonitions are indented)
+    section: str = ""  # the ``## `` heading the block sits under ("" before the first one)
 
 
 @dataclass
@@ -106,25 +110,42 @@ def find_blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
     lines = text.split("\n")
     opening: int | None = None
+    section = ""
     for number, line in enumerate(lines, start=1):
         if FENCE not in line:
+            if opening is None and line.startswith("## "):
+                section = line[3:].strip()
             continue
         if opening is None:
             opening = number
             continue
         fence = lines[opening - 1]
         if fence.lstrip() == FENCE + "python":
-            body = "\n".join(lines[opening:number - 1])
+            body = "\n".join(lines[opening : number - 1])
             blocks.append(
                 Block(
                     code=textwrap.dedent(body) + "\n",
                     line=opening + 1,
                     end_line=number,
                     indent=fence[: len(fence) - len(fence.lstrip())],
+                    section=section,
                 )
             )
         opening = None
     return blocks
+
+
+_READS_MNIST = re.compile(r"\b(MNIST|mnist|preload_mnist|mnist_loaders)\(")
+
+
+def reads_mnist(text: str) -> bool:
+    """Whether a page's code loads the MNIST files (it then needs them in its data root)."""
+    return any(_READS_MNIST.search(block.code) for block in find_blocks(text))
+
+
+def full_program(blocks: list[Block]) -> Block | None:
+    """The first block under ``## The full program``, which must run alone; None without one."""
+    return next((block for block in blocks if block.section == FULL_PROGRAM), None)
 
 
 def suspicious_fences(text: str) -> list[tuple[int, str, str]]:
@@ -184,6 +205,15 @@ def _figures() -> list[dict[str, str]]:
     return images
 
 
+#: The MNIST helpers' old names here; they live in ``tools/mnist_files.py``.
+copy_mnist_raw = mnist_files.copy_raw
+
+
+def mnist_raw_dir() -> Path | None:
+    """The MNIST files already on this machine (``tools.mnist_files.find_raw``), or None."""
+    return mnist_files.find_raw()
+
+
 @contextlib.contextmanager
 def _page_sandbox(mnist_raw: Path | None):
     """Run inside a fresh scratch folder holding a private copy of the MNIST files.
@@ -194,33 +224,12 @@ def _page_sandbox(mnist_raw: Path | None):
     previous = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="primer-page-") as scratch:
         if mnist_raw is not None and mnist_raw.is_dir():
-            copy_mnist_raw(mnist_raw, Path(scratch) / "data")
+            mnist_files.copy_raw(mnist_raw, Path(scratch) / "data")
         os.chdir(scratch)
         try:
             yield Path(scratch)
         finally:
             os.chdir(previous)
-
-
-def mnist_raw_dir() -> Path | None:
-    """Where the original MNIST ``.gz`` files are (``TORCHPRIMER_MNIST_RAW`` or ``../shared``)."""
-    configured = os.environ.get("TORCHPRIMER_MNIST_RAW")
-    path = Path(configured) if configured else ROOT.parent / "shared" / "data" / "MNIST" / "raw"
-    return path if path.is_dir() else None
-
-
-def copy_mnist_raw(raw: Path, data_root: Path) -> Path:
-    """Copy the MNIST ``.gz`` files of ``raw`` into ``<data_root>/MNIST/raw``; return that folder.
-
-    The copies and their folder are writable even when the originals are not:
-    torchvision unpacks the archives beside themselves.
-    """
-    target = data_root / "MNIST" / "raw"
-    target.mkdir(parents=True, exist_ok=True)
-    for file in raw.iterdir():
-        if file.is_file():
-            shutil.copyfile(file, target / file.name)  # contents only, not the read-only mode
-    return target
 
 
 def cpu_time() -> float:
@@ -248,21 +257,32 @@ def run_page(path: Path) -> PageResult:
     import matplotlib
 
     matplotlib.use("Agg")
+    settings.apply_defaults()  # e.g. TORCHPRIMER_SYNTHETIC_CIFAR, whoever runs the page
     text = path.read_text(encoding="utf-8")
     resolved = path.resolve()
     name = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else resolved.as_posix()
     namespace: dict = {"__name__": "__main__"}
     results: list[BlockResult] = []
     start, cpu_start = time.perf_counter(), cpu_time()
-    with _page_sandbox(mnist_raw_dir()), _bounded_threads(), warnings.catch_warnings():
+    raw = mnist_files.find_raw()
+    if raw is None and reads_mnist(text):
+        raw = mnist_files.raw_dir()  # downloads into the cache once, or says where the files go
+    with _page_sandbox(raw), _bounded_threads(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
-        for block in find_blocks(text):
+        blocks = find_blocks(text)
+        alone = full_program(blocks)
+        for block in blocks:
             source = "\n" * (block.line - 1) + block.code
             stdout = io.StringIO()
+            # The full program runs in a namespace of its own, so a name it uses but does not
+            # define fails here (hidden state); the blocks after it then see its names too.
+            scope = {"__name__": "__main__"} if block is alone else namespace
             try:
                 code = compile(source, str(ROOT / name), "exec")
                 with contextlib.redirect_stdout(stdout):
-                    exec(code, namespace)
+                    exec(code, scope)
+                if scope is not namespace:
+                    namespace.update(scope)
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # noqa: BLE001 - re-raised with the page location
@@ -290,7 +310,8 @@ def _describe_failure(name: str, block: Block, error: BaseException, printed: st
 def _source_fingerprint() -> str:
     """A hash of the package sources, this runner and the pinned versions: a change re-runs pages."""
     digest = hashlib.sha256()
-    files = sorted((ROOT / "src").rglob("*.py")) + [Path(__file__).resolve()]
+    here = Path(__file__).resolve().parent
+    files = sorted((ROOT / "src").rglob("*.py")) + [here / "snippets.py", here / "settings.py", here / "mnist_files.py"]
     constraints = ROOT / "requirements" / "constraints.txt"
     if constraints.is_file():
         files.append(constraints)
@@ -300,8 +321,9 @@ def _source_fingerprint() -> str:
 
 
 #: Environment variables that change what a page computes (CIFAR-10 pages run on a
-#: synthetic stand-in when it is "1"), so their values are part of the cache key.
-CACHE_ENV = ("PRIMER_SYNTHETIC_CIFAR",)
+#: synthetic stand-in when it is "1"), so their values are part of the cache key. Derived
+#: from ``tools/settings.py``, the one list of the project's variables.
+CACHE_ENV = settings.output_affecting()
 
 
 def cache_key(path: Path) -> str:
@@ -318,7 +340,7 @@ def cache_key(path: Path) -> str:
     digest.update(_source_fingerprint().encode())
     digest.update(f"torch {torch.__version__} torchvision {torchvision.__version__}".encode())
     for name in CACHE_ENV:
-        digest.update(f"\0{name}={os.environ.get(name, '')}".encode())
+        digest.update(f"\0{name}={settings.get(name) or ''}".encode())
     return digest.hexdigest()[:32]
 
 
