@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.worker or "RANK" not in os.environ:
         parser.error(
             "this is the benchmark's training job, started by torchrun with --worker; "
-            "to run the benchmark, use `python benchmarks/run.py ddp_scaling`"
+            "to run the benchmark, use `python -m benchmarks.run ddp_scaling` from the repository root"
         )
     worker(args.data, args.out, args.threads)
     return 0
