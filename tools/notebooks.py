@@ -2,7 +2,10 @@
 
 Each ```python block becomes a code cell and the prose between blocks becomes Markdown
 cells (jupytext's Markdown reader does the parsing). Blocks nested in admonitions, such
-as exercise solutions, stay inside the Markdown so they do not give the answer away.
+as exercise solutions, stay inside the Markdown so they do not give the answer away, and
+a collapsible admonition (``??? success "Solution"``), folded on the site, becomes a
+folded ``<details>`` element in the notebook, so the answer stays hidden until clicked
+(``???+``, open on the site, stays open).
 
 Two more rules make a notebook safe to "Run All":
 
@@ -19,6 +22,7 @@ install line and the "Open in Colab" links are derived from it (:func:`repositor
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -31,6 +35,8 @@ MKDOCS_YML = Path(__file__).resolve().parent.parent / "mkdocs.yml"
 PUBLISHED_BRANCH = "gh-pages"
 
 _REPO_URL = re.compile(r"^repo_url:\s*[\"']?(?P<url>https://github\.com/[\w.-]+/[\w.-]+?)/?[\"']?\s*(#.*)?$", re.M)
+# A collapsible admonition's first line: `??? success "Solution"` (`???+`: shown open).
+_COLLAPSIBLE = re.compile(r'^(?P<indent>[ ]*)\?\?\?(?P<open>\+?)[ ]+(?P<kind>[\w-]+)(?:[ ]+"(?P<title>[^"]*)")?[ ]*$')
 # A cell jupytext made from a non-Python fence: "%%bash", "%%sh", ... on its first line.
 _CELL_MAGIC = re.compile(r"^%%(?P<language>\w+)[^\n]*\n?")
 
@@ -84,7 +90,7 @@ def setup_cell() -> nbformat.NotebookNode:
 def from_markdown(markdown: str, source: str) -> str:
     """Return the notebook (as ``.ipynb`` JSON text) for a page's Markdown body."""
     notebook = jupytext.reads(markdown, fmt="md")
-    notebook.cells = [_shell_to_markdown(cell) for cell in notebook.cells]
+    notebook.cells = [_collapse_admonitions(_shell_to_markdown(cell)) for cell in notebook.cells]
     notebook.cells[0:0] = [
         nbformat.v4.new_markdown_cell(f"*This notebook is generated from the PyTorch Primer page `{source}`.*"),
         setup_cell(),
@@ -104,6 +110,45 @@ def to_json(notebook: nbformat.NotebookNode) -> str:
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata.pop("jupytext", None)
     return nbformat.writes(notebook)
+
+
+def collapsible_to_details(markdown: str) -> str:
+    """Markdown with each ``???`` admonition turned into a ``<details>`` element (folded like on the site).
+
+    The admonition's body (the lines indented under it) loses one level of indentation
+    and sits between blank lines, so Jupyter renders it as Markdown inside the element.
+    """
+    lines = markdown.split("\n")
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        match = _COLLAPSIBLE.match(lines[index])
+        if match is None:
+            out.append(lines[index])
+            index += 1
+            continue
+        indent = match.group("indent")
+        body_indent = indent + "    "
+        end = index + 1
+        while end < len(lines) and (lines[end].startswith(body_indent) or not lines[end].strip()):
+            end += 1
+        while end > index + 1 and not lines[end - 1].strip():
+            end -= 1  # trailing blank lines belong after the element
+        title = html.escape(match.group("title") or match.group("kind").capitalize())
+        body = [indent + line[len(body_indent) :] if line.strip() else "" for line in lines[index + 1 : end]]
+        while body and not body[0]:
+            body.pop(0)
+        opened = " open" if match.group("open") else ""
+        out += [f"{indent}<details{opened}><summary>{title}</summary>", "", *body, "", f"{indent}</details>"]
+        index = end
+    return "\n".join(out)
+
+
+def _collapse_admonitions(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A Markdown cell with its collapsible admonitions folded (:func:`collapsible_to_details`)."""
+    if cell.cell_type == "markdown":
+        cell.source = collapsible_to_details(cell.source)
+    return cell
 
 
 def _shell_to_markdown(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -316,7 +316,8 @@ def _source_fingerprint() -> str:
     if constraints.is_file():
         files.append(constraints)
     for file in files:
-        digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
+        label = file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else file.name
+        digest.update(label.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 
