@@ -86,7 +86,7 @@ def run_notebook(notebook: nbformat.NotebookNode, folder: Path, limit: float, th
 @pytest.fixture(scope="session")
 def notebook_runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mnist_root: Path
-) -> dict[str, Future]:
+) -> dict[str, tuple[nbformat.NotebookNode, Future]]:
     """Start every selected notebook on a two-worker pool; each test waits for its own.
 
     Each notebook gets its own folder whose ``data/MNIST/raw`` links the ``.gz`` files of
@@ -102,7 +102,7 @@ def notebook_runs(
     threads = max(1, (os.cpu_count() or 2) // WORKERS)
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     request.addfinalizer(lambda: pool.shutdown(wait=True, cancel_futures=True))
-    runs: dict[str, Future] = {}
+    runs: dict[str, tuple[nbformat.NotebookNode, Future]] = {}
     for name in selected:
         path = NOTEBOOK_SOURCES[name]
         folder = tmp_path_factory.mktemp(path.stem)
@@ -113,18 +113,21 @@ def notebook_runs(
                 os.link(file, target / file.name)
             except OSError:
                 shutil.copyfile(file, target / file.name)
-        runs[name] = pool.submit(run_notebook, build_notebook(path), folder, limit_seconds(path), threads)
+        notebook = build_notebook(path)
+        runs[name] = (notebook, pool.submit(run_notebook, notebook, folder, limit_seconds(path), threads))
     return runs
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_SOURCES))
-def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, Future]) -> None:
+def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, tuple[nbformat.NotebookNode, Future]]) -> None:
     path = NOTEBOOK_SOURCES[name]
+    notebook, run = notebook_runs[name]
     try:
-        seconds = notebook_runs[name].result()
+        seconds = run.result()
     except nbclient.exceptions.CellExecutionError as error:
         message = _ANSI.sub("", str(error))
-        pytest.fail(f"{name}: the downloadable notebook fails under Run All:\n{message}", pytrace=False)
+        pytest.fail(f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
+                    pytrace=False)
     limit = limit_seconds(path)
     _record(name, seconds)
     assert seconds <= limit, f"{name}: Run All took {seconds:.0f} s, more than {limit:.0f} s"
@@ -177,6 +180,19 @@ def test_repository_needs_a_github_repo_url(tmp_path: Path) -> None:
         notebooks.repository(config)
     config.write_text("site_name: x\nrepo_url: https://github.com/owner/name/\n", encoding="utf-8")
     assert notebooks.repository(config) == ("owner", "name")
+
+
+def failing_location(path: Path, notebook: nbformat.NotebookNode) -> str:
+    """``page.md:line`` of the block whose cell raised (the page itself when it cannot be found)."""
+    name = path.relative_to(ROOT).as_posix()
+    failed = [cell for cell in notebook.cells if any(out.get("output_type") == "error" for out in cell.get("outputs", []))]
+    if not failed:
+        return name
+    first_line = next((line for line in failed[0].source.splitlines() if line.strip()), "")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if first_line and line.strip() == first_line.strip():
+            return f"{name}:{number}"
+    return name
 
 
 def _record(name: str, seconds: float) -> None:
