@@ -152,10 +152,12 @@ def full_programs(session: nox.Session) -> None:
 def bench_readme(session: nox.Session) -> None:
     """Time the README commands (warm; `-- --cold` adds a fresh clone) into benchmarks/results/.
 
-    Runs with this interpreter's nox, not inside the session's environment: the timed
-    commands are `python -m nox -s tests` and `-s docs` themselves.
+    The timed commands run with the reader's `python` (this session's environment is
+    taken off their PATH): they are `python -m nox -s tests` and `-s docs` themselves.
     """
-    session.run("python", "-m", "benchmarks.readme_commands", *session.posargs, external=True)
+    install(session, "test,docs")
+    args = [a for a in session.posargs if a != "--reinstall"]
+    session.run("python", "-m", "benchmarks.readme_commands", *args, env=ENV)
 
 
 # Printed by `tests-latest` before its tests, so a failing weekly job names what it ran on.
