@@ -106,9 +106,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
-    """Run every docs snippet (results are cached for the build), then build the site."""
+    """Run every docs snippet (results are cached for the build), then build the site.
+
+    A page whose cached result has the same key (its text, the package, the runner, the
+    versions and the settings) passed with exactly these inputs and is not run again.
+    """
     install(session, "test,docs")
-    session.run("pytest", "tests/test_docs.py", env=ENV)
+    session.run("pytest", "tests/test_docs.py", "--reuse-page-results", env=ENV)
     build_site(session)
     session.log(f"Site written to {ROOT / 'site'}; open site/index.html or run `nox -s serve`.")
 

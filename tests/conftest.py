@@ -23,6 +23,12 @@ DOCS_BLOCKS_RUN: dict[str, int] = {}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
+        "--reuse-page-results",
+        action="store_true",
+        help="do not run again a docs page whose cached result has the same key (page text, package, "
+        "runner, versions, settings); its cached CPU time is checked against the budget",
+    )
+    parser.addoption(
         "--fresh-interpreter",
         action="store_true",
         help="also run each tutorial's full program alone in a fresh Python process (slow; "

@@ -93,8 +93,8 @@ def test_project_reads_no_variable_outside_the_settings_list() -> None:
     import re
 
     root = snippets.ROOT
-    files = [*root.glob("src/**/*.py"), *root.glob("tools/*.py"), *root.glob("tests/**/*.py"),
-             *root.glob("benchmarks/*.py"), *root.glob("docs/**/*.md"), *root.glob("docs/**/*.py")]  # fmt: skip
+    patterns = ("src/**/*.py", "tools/*.py", "tests/**/*.py", "benchmarks/*.py", "docs/**/*.md", "docs/**/*.py")
+    files = [file for pattern in patterns for file in root.glob(pattern)]
     found = {
         name
         for file in files
@@ -102,6 +102,13 @@ def test_project_reads_no_variable_outside_the_settings_list() -> None:
         for name in re.findall(r"\bTORCHPRIMER_[A-Z_]*[A-Z]\b", file.read_text(encoding="utf-8"))
     }
     assert found <= set(settings.BY_NAME), f"not in tools/settings.py: {sorted(found - set(settings.BY_NAME))}"
+    old = sorted(
+        str(file.relative_to(root))
+        for file in files
+        if file.name != "test_build_contract.py"
+        and re.search(r"(?<!TORCHPRIMER_)PRIMER_SYNTHETIC_CIFAR", file.read_text(encoding="utf-8"))
+    )
+    assert not old, f"these files still read PRIMER_SYNTHETIC_CIFAR, now TORCHPRIMER_SYNTHETIC_CIFAR: {old}"
 
 
 def test_failure_names_the_page_and_line(tmp_path: Path) -> None:

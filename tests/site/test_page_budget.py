@@ -1,10 +1,11 @@
 """What each page costs a reader to download, against a stated budget.
 
-Each page is opened in a browser with an empty cache and every file it loads is recorded:
-the HTML, style sheets, scripts, the search index, images (lazy ones included, as a
-reader scrolling the whole page loads them) and the fonts KaTeX actually uses. A file's
-cost is its size as a server sends it: text (HTML, CSS, JS, JSON, SVG) gzip-compressed at
-level 6, already compressed formats (PNG, WOFF2, ...) as they are. The totals go to
+Each page is opened in a browser with an empty cache (a fresh context, in the one visit
+of every page that ``conftest.py`` makes) and every file it loads is recorded: the HTML,
+style sheets, scripts, the search index, images (lazy ones included, as a reader
+scrolling the whole page loads them) and the fonts KaTeX actually uses. A file's cost is
+its size as a server sends it: text (HTML, CSS, JS, JSON, SVG) gzip-compressed at level
+6, already compressed formats (PNG, WOFF2, ...) as they are. The totals go to
 ``test-artifacts/page-budget.json``; a page over ``PAGE_BUDGET_KB`` fails the test.
 """
 
@@ -14,14 +15,8 @@ import gzip
 import json
 from functools import cache
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-import pytest
-
-pytest.register_assert_rewrite("builtsite")
-pytest_plugins = ["builtsite"]
-
-from builtsite import ARTIFACTS, page_url, site_pages  # noqa: E402
+from conftest import ARTIFACTS, Visit
 
 #: Most a page may cost on a first visit, compressed, in KiB (1 KiB = 1024 bytes). What
 #: every page loads (theme CSS and JS, KaTeX's script, the search index) is about 240 KiB
@@ -30,9 +25,6 @@ from builtsite import ARTIFACTS, page_url, site_pages  # noqa: E402
 PAGE_BUDGET_KB = 768
 COMPRESSED_BY_SERVER = {".html", ".css", ".js", ".json", ".svg", ".xml", ".txt", ".map", ".ipynb"}
 REPORT = ARTIFACTS / "page-budget.json"
-
-LOAD_IMAGES = "() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })"
-IMAGES_DONE = "() => [...document.images].every(i => i.complete)"
 
 
 @cache
@@ -66,45 +58,12 @@ def _kind(path: Path) -> str:
     return KINDS.get(path.suffix, "other")
 
 
-def _loaded_files(context, url: str, site: Path) -> list[Path]:
-    """Open ``url`` with an empty cache; return the site files the browser fetched."""
-    fetched: list[str] = []
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    tab.on("requestfinished", lambda request: fetched.append(request.url))
-    tab.goto(url, wait_until="load")
-    tab.evaluate(LOAD_IMAGES)
-    tab.wait_for_function(IMAGES_DONE)
-    tab.wait_for_load_state("networkidle")
-    tab.close()
-    files = []
-    for address in dict.fromkeys(fetched):
-        parts = urlsplit(address)
-        if parts.hostname != "127.0.0.1":
-            continue
-        path = site / unquote(parts.path).lstrip("/")
-        if path.is_dir():
-            path = path / "index.html"
-        if path.is_file():
-            files.append(path)
-    return files
-
-
-def test_pages_fit_the_budget(site_dir: Path, browser, site_url: str) -> None:
-    pages = site_pages()
+def test_pages_fit_the_budget(visits: dict[str, Visit]) -> None:
     report: dict[str, dict] = {}
-    for page in pages:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-        context.route(
-            "**/*",
-            lambda route: route.continue_()
-            if urlsplit(route.request.url).hostname == "127.0.0.1"
-            else route.abort(),
-        )
-        try:
-            files = _loaded_files(context, page_url(site_url, page), site_dir)
-        finally:
-            context.close()
+    failed = {page: record.failure for page, record in visits.items() if record.failure}
+    assert not failed, f"pages whose visit failed: {failed}"
+    for page, record in visits.items():
+        files = record.files
         by_kind: dict[str, int] = {}
         for path in files:
             by_kind[_kind(path)] = by_kind.get(_kind(path), 0) + transfer_size(path)

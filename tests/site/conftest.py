@@ -1,0 +1,485 @@
+"""Fixtures for the tests of the built site: the site folder, a local server, one browser,
+and one visit of every page that all the per-page checks read.
+
+These tests check ``site/`` as a reader gets it, so build it first
+(``mkdocs build --strict --site-dir site``, which ``python -m nox -s tests`` does before
+running them). ``TORCHPRIMER_SITE_DIR`` points them at another build folder.
+
+The browser is a system Chromium driven by Playwright. It is looked up on this machine
+(``TORCHPRIMER_CHROMIUM``, then the usual command names); when none is found and the tests
+run as root where ``apt-get`` exists (a fresh CI machine), Debian's ``chromium`` package is
+installed. Only where no browser can be had do the browser tests skip, and they say why.
+
+Speed: one Chromium serves the whole run. Every page is opened once, in a fresh browser
+context (an empty cache, as a first visit), and that one visit records what every
+per-page test checks: console errors, requests leaving the machine, math, images, the
+"tested with" banner, the notebook download and the files loaded; it also saves a
+full-page screenshot (``test-artifacts/screenshots/``) and its own timing per step
+(``test-artifacts/site-visits.json``). ``PARALLEL_PAGES``
+pages are visited at a time (Playwright's async API on one event loop), and each visit
+waits for specific conditions (math typeset, images and fonts loaded, no request in
+flight), never for a fixed time. The tests then only read the records, and a failure
+names its page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tools import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = Path(settings.get("TORCHPRIMER_SITE_DIR") or ROOT / "site").resolve()
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _site_path() -> str:
+    """The path part of ``site_url`` in mkdocs.yml (``/torchprimer`` for a project site, else ``""``).
+
+    The site is served under it, as in production: pages such as ``404.html`` link their
+    assets with absolute paths that start with it.
+    """
+    match = re.search(r"^site_url:\s*[\"']?(\S+?)[\"']?\s*$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
+    return urlsplit(match.group(1)).path.rstrip("/") if match else ""
+
+
+#: Where the site lives on its server: the local server serves it under the same path.
+SITE_PATH = _site_path()
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+#: Pages visited at the same time, each in its own context of the one browser.
+PARALLEL_PAGES = 4
+#: The longest any single wait of a visit may take, in milliseconds.
+TIMEOUT_MS = 20_000
+
+#: Flags that let Chromium run headless in a container and keep it from calling home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+
+MISSING_SITE = (
+    "The built site was not found at {site}. Build it first: "
+    "`mkdocs build --strict --site-dir site` (or `python -m nox -s docs`); "
+    "`python -m nox -s tests` builds it before running these tests."
+)
+
+# Collects what the page says about its math once KaTeX has run.
+MATH_STATE = r"""
+() => {
+  const spans = [...document.querySelectorAll('.arithmatex')];
+  const unrendered = spans.filter(s => !s.querySelector('.katex')).map(s => s.textContent.trim().slice(0, 80));
+  const failed = [...document.querySelectorAll('.katex-error')].map(e => e.title || e.textContent);
+  const clone = document.body.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, .katex, textarea').forEach(e => e.remove());
+  const text = clone.textContent;
+  const raw = [];
+  // \( \) \[ \] $$, a TeX command, or $...$ inline math that never became KaTeX
+  const patterns = [/\\\(/, /\\\)/, /\\\[/, /\\\]/, /\$\$/, /\\[a-zA-Z]{2,}/, /\$[^$\s\d][^$\n]{0,200}?[^$\s\\]\$/];
+  for (const pattern of patterns) {
+    const match = text.match(pattern);
+    if (match) raw.push(text.slice(Math.max(0, match.index - 40), match.index + 40).replace(/\s+/g, ' '));
+  }
+  return {spans: spans.length, katex: document.querySelectorAll('.katex').length, unrendered, failed, raw};
+}
+"""
+MATH_DONE = "() => [...document.querySelectorAll('.arithmatex')].every(s => s.querySelector('.katex'))"
+# Loads lazy images now, so the screenshot, the broken-image check and the page budget see every one.
+LOAD_IMAGES = "() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })"
+IMAGES_DONE = "() => [...document.images].every(i => i.complete)"
+FONTS_DONE = "() => document.fonts.ready.then(() => true)"
+BROKEN_IMAGES = "() => [...document.images].filter(i => i.naturalWidth === 0).map(i => i.getAttribute('src'))"
+# The "tested with" banner as a reader sees it: how many, visible or not, its text and its download link.
+BANNER_STATE = r"""
+() => {
+  const shown = e => !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+  const banners = [...document.querySelectorAll('article .primer-tested')];
+  const first = banners[0];
+  return {
+    count: banners.length,
+    visible: shown(first),
+    text: first ? first.innerText : '',
+    download_visible: shown(first && first.querySelector('a.primer-download')),
+  };
+}
+"""
+FIRST_PYTHON_BLOCK = (
+    "() => { const c = document.querySelector('article div.language-python code'); return c ? c.textContent : null; }"
+)
+
+
+def site_pages() -> list[str]:
+    """Every HTML page of the built site, as paths relative to the site folder."""
+    if not (SITE / "index.html").is_file():
+        return []
+    return sorted(path.relative_to(SITE).as_posix() for path in SITE.rglob("*.html"))
+
+
+def page_url(base: str, page: str) -> str:
+    """The URL a reader would use for ``page`` (``a/index.html`` is served as ``a/``)."""
+    if page == "index.html":
+        return base + "/"
+    if page.endswith("/index.html"):
+        return f"{base}/{page[: -len('index.html')]}"
+    return f"{base}/{page}"
+
+
+def _offers_notebook(page: str) -> bool:
+    return 'class="md-button primer-download"' in (SITE / page).read_text(encoding="utf-8")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize by built page: ``site_page`` (every page), ``tutorial_page``, ``notebook_page``.
+
+    An unbuilt site gives one placeholder id, whose test fails saying what is missing.
+    """
+    pages = site_pages()
+    groups = {
+        "site_page": pages,
+        "tutorial_page": [p for p in pages if p.startswith("tutorials/")],
+        "notebook_page": [p for p in pages if _offers_notebook(p)],
+    }
+    for name, values in groups.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, values or [f"(no {name.replace('_', ' ')} in {SITE})"])
+
+
+def require(page: str) -> None:
+    """Fail, naming what is missing, for the placeholder of an unbuilt site."""
+    if page.startswith("("):
+        pytest.fail(f"nothing to test: {page}. " + MISSING_SITE.format(site=SITE), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def site_dir() -> Path:
+    """The built site; fails (does not skip) when it has not been built."""
+    if not (SITE / "index.html").is_file():
+        pytest.fail(MISSING_SITE.format(site=SITE), pytrace=False)
+    return SITE
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serve the site under ``SITE_PATH``, without logging every request to the terminal."""
+
+    def translate_path(self, path: str) -> str:
+        if not (path == SITE_PATH or path.startswith(SITE_PATH + "/")):
+            return str(Path(self.directory) / "no such file outside the site path")
+        return super().translate_path(path[len(SITE_PATH) :] or "/")
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(site_dir: Path) -> Iterator[str]:
+    """Serve the built site on 127.0.0.1 (a free port) from a background thread."""
+    handler = functools.partial(_QuietHandler, directory=str(site_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{SITE_PATH}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium on this machine, or None."""
+    configured = settings.get("TORCHPRIMER_CHROMIUM")
+    if configured:
+        return configured if Path(configured).is_file() else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def install_chromium() -> str:
+    """Install Debian's ``chromium`` with apt-get; return why not when that is not possible."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "not running as root, so it cannot be installed here"
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+            return f"`{' '.join(command)}` failed: " + " | ".join(tail)
+    return ""
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """A Chromium to drive: found on this machine, or installed with apt-get when possible."""
+    configured = settings.get("TORCHPRIMER_CHROMIUM")
+    if configured and not Path(configured).is_file():
+        pytest.skip(f"TORCHPRIMER_CHROMIUM is set to {configured}, which is not a file")
+    path = find_chromium()
+    if path is None:
+        reason = install_chromium()
+        path = find_chromium()
+        if path is None:
+            pytest.skip(
+                "No Chromium found for the browser tests "
+                f"(looked for {', '.join(CHROMIUM_NAMES)} and $TORCHPRIMER_CHROMIUM) and "
+                f"{reason or 'installing it did not provide one'}. Install it with "
+                "`apt-get install chromium` or set TORCHPRIMER_CHROMIUM to a Chrome/Chromium binary."
+            )
+    return path
+
+
+class Browser:
+    """One headless Chromium for the whole run, driven through Playwright's async API.
+
+    Its event loop runs only inside :meth:`run`, which the (synchronous) tests call with a
+    coroutine; between calls nothing is pending.
+    """
+
+    def __init__(self, chromium_path: str) -> None:
+        from playwright.async_api import async_playwright
+
+        self.loop = asyncio.new_event_loop()
+        self._playwright = self.run(async_playwright().start())
+        # launch() gives the browser a new, empty user-data-dir that is deleted on close.
+        self.browser = self.run(
+            self._playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        )
+
+    def run(self, coroutine):
+        """Run ``coroutine`` on the browser's event loop; return its result."""
+        return self.loop.run_until_complete(coroutine)
+
+    async def new_context(self, **options):
+        """A fresh context (light scheme, desktop size) in which nothing leaves 127.0.0.1.
+
+        ``context.offline.blocked`` lists the requests that tried to.
+        """
+        context = await self.browser.new_context(
+            viewport={"width": 1280, "height": 900},
+            color_scheme="light",
+            accept_downloads=True,
+            service_workers="block",
+            **options,
+        )
+        offline = Offline()
+        await context.route("**/*", offline.route)
+        context.offline = offline
+        return context
+
+    def close(self) -> None:
+        self.run(self.browser.close())
+        self.run(self._playwright.stop())
+        self.loop.close()
+
+
+class Offline:
+    """Records every request that would leave the machine, and aborts it."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []
+
+    async def route(self, route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+            await route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            await route.abort()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """The one browser of the run."""
+    instance = Browser(chromium_path)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+async def open_tab(context, url: str):
+    """Open ``url`` in a new tab that records console errors and uncaught exceptions (``tab.errors``)."""
+    tab = await context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.errors = []
+
+    def on_console(message) -> None:
+        # A request aborted for leaving the machine logs an error too; it is reported as a
+        # blocked request (context.offline.blocked), not twice.
+        if message.type == "error" and message.location.get("url") not in context.offline.blocked:
+            tab.errors.append(f"{message.text} ({message.location.get('url')})")
+
+    tab.on("console", on_console)
+    tab.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
+    await tab.goto(url, wait_until="load")
+    return tab
+
+
+@dataclass
+class Visit:
+    """What one visit of a page found; every per-page test reads its part."""
+
+    page: str
+    failure: str = ""  # the visit itself broke (a timeout, a crash): every test of the page fails with it
+    blocked: list[str] = field(default_factory=list)  # requests to other hosts, aborted
+    errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    broken_images: list[str] = field(default_factory=list)
+    math: dict = field(default_factory=dict)  # MATH_STATE
+    banner: dict = field(default_factory=dict)  # BANNER_STATE
+    files: list[Path] = field(default_factory=list)  # site files loaded, each once, in order
+    first_block: str | None = None  # text of the page's first Python block
+    notebook_name: str = ""  # the download's suggested file name, when the page offers one
+    notebook_text: str = ""
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in test-artifacts/site-visits.json
+
+    def lap(self, name: str, since: float) -> float:
+        """Record the seconds of step ``name`` begun at ``since``; return now."""
+        now = time.perf_counter()
+        self.phases[name] = round(now - since, 2)
+        return now
+
+
+async def _settle(tab, in_flight: set) -> None:
+    """Wait until math is typeset, every image and font is loaded and no request is in flight."""
+    try:
+        await tab.wait_for_function(MATH_DONE, timeout=10_000)
+    except Exception:  # noqa: BLE001 - reported by the math check with the unrendered formulas
+        pass
+    await tab.evaluate(LOAD_IMAGES)
+    await tab.wait_for_function(IMAGES_DONE, timeout=10_000)
+    await tab.evaluate(FONTS_DONE)
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while in_flight and time.monotonic() < deadline:  # e.g. the search index, fetched after load
+        await asyncio.sleep(0.02)
+
+
+def _site_file(address: str, site: Path) -> Path | None:
+    """The file of ``site`` a request fetched, or None for anything else."""
+    parts = urlsplit(address)
+    if parts.hostname != "127.0.0.1" or not parts.path.startswith(SITE_PATH + "/"):
+        return None
+    path = site / unquote(parts.path[len(SITE_PATH) :]).lstrip("/")
+    if path.is_dir():
+        path = path / "index.html"
+    return path if path.is_file() else None
+
+
+async def visit(browser: Browser, base: str, site: Path, page: str, downloads: Path) -> Visit:
+    """Open ``page`` once, in a fresh context, and record everything the per-page tests check."""
+    record = Visit(page)
+    start = time.perf_counter()
+    context = await browser.new_context()
+    fetched: list[str] = []
+    in_flight: set = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
+
+    def finished(request) -> None:
+        in_flight.discard(request)
+        fetched.append(request.url)
+
+    context.on("requestfinished", finished)
+    try:
+        tab = await open_tab(context, page_url(base, page))
+        lap = record.lap("load", start)
+        await _settle(tab, in_flight)
+        lap = record.lap("settle", lap)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # JPEG: encoding a long page as PNG costs the browser more than everything else on the visit.
+        screenshot = SCREENSHOTS / (page.removesuffix(".html").replace("/", "__") + ".jpg")
+        await tab.screenshot(path=str(screenshot), full_page=True, type="jpeg", quality=70)
+        lap = record.lap("screenshot", lap)
+        record.math = await tab.evaluate(MATH_STATE)
+        record.broken_images = await tab.evaluate(BROKEN_IMAGES)
+        record.banner = await tab.evaluate(BANNER_STATE)
+        record.first_block = await tab.evaluate(FIRST_PYTHON_BLOCK)
+        record.files = list(dict.fromkeys(f for f in (_site_file(a, site) for a in fetched) if f is not None))
+        if await tab.locator("a.primer-download").count():
+            async with tab.expect_download() as download_info:
+                await tab.locator("a.primer-download").first.click()
+            download = await download_info.value
+            record.notebook_name = download.suggested_filename
+            target = downloads / f"{page.replace('/', '__')}--{download.suggested_filename}"
+            await download.save_as(target)
+            record.notebook_text = target.read_text(encoding="utf-8")
+        record.lap("checks and download", lap)
+        record.errors = list(tab.errors)
+    except Exception as error:  # noqa: BLE001 - the page's tests report it, naming the page
+        record.failure = f"{type(error).__name__}: {error}"
+    finally:
+        record.blocked = list(context.offline.blocked)
+        await context.close()
+    record.seconds = time.perf_counter() - start
+    return record
+
+
+async def visit_all(browser: Browser, base: str, site: Path, pages: list[str], downloads: Path) -> dict[str, Visit]:
+    """Visit ``pages``, ``PARALLEL_PAGES`` at a time."""
+    limit = asyncio.Semaphore(PARALLEL_PAGES)
+
+    async def one(page: str) -> Visit:
+        async with limit:
+            return await visit(browser, base, site, page, downloads)
+
+    return {record.page: record for record in await asyncio.gather(*(one(page) for page in pages))}
+
+
+@pytest.fixture(scope="session")
+def visits(browser: Browser, site_url: str, site_dir: Path) -> Iterator[dict[str, Visit]]:
+    """One visit of every page of the site, made once for the whole run."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="torchprimer-site-downloads-") as downloads:
+        records = browser.run(visit_all(browser, site_url, site_dir, site_pages(), Path(downloads)))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "site-visits.json").write_text(
+        json.dumps(
+            {
+                "parallel_pages": PARALLEL_PAGES,
+                "seconds": round(time.perf_counter() - start, 1),
+                "pages": {page: {"seconds": round(r.seconds, 2), **r.phases} for page, r in records.items()},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    yield records
+
+
+@pytest.fixture
+def page_visit(request: pytest.FixtureRequest, visits: dict[str, Visit]) -> Visit:
+    """The visit of the page this test is parametrized with; fails when the visit itself broke."""
+    names = [name for name in ("site_page", "tutorial_page", "notebook_page") if name in request.fixturenames]
+    page = request.getfixturevalue(names[0])
+    require(page)
+    record = visits[page]
+    if record.failure:
+        pytest.fail(f"{page}: the visit failed: {record.failure}", pytrace=False)
+    return record
