@@ -133,7 +133,7 @@ def test_full_program_runs_in_a_fresh_interpreter(page: Path, request: pytest.Fi
     text = page.read_text(encoding="utf-8")
     block = snippets.full_program(snippets.find_blocks(text))
     assert block is not None, f"{page.relative_to(snippets.ROOT)} has no block under ## {snippets.FULL_PROGRAM}"
-    if snippets.reads_mnist(block.code):
+    if snippets.code_reads_mnist(block.code):
         mnist_files.copy_raw(mnist_files.raw_dir(), tmp_path / "data")
     script = tmp_path / "full_program.py"
     script.write_text("\n" * (block.line - 1) + block.code, encoding="utf-8")

@@ -140,7 +140,12 @@ _READS_MNIST = re.compile(r"\b(MNIST|mnist|preload_mnist|mnist_loaders)\(")
 
 def reads_mnist(text: str) -> bool:
     """Whether a page's code loads the MNIST files (it then needs them in its data root)."""
-    return any(_READS_MNIST.search(block.code) for block in find_blocks(text))
+    return any(code_reads_mnist(block.code) for block in find_blocks(text))
+
+
+def code_reads_mnist(code: str) -> bool:
+    """Whether Python ``code`` loads the MNIST files (``datasets.MNIST(...)``, ``preload_mnist(...)``, ...)."""
+    return _READS_MNIST.search(code) is not None
 
 
 def full_program(blocks: list[Block]) -> Block | None:
