@@ -455,6 +455,7 @@ async def visit_all(browser: Browser, base: str, site: Path, pages: list[str], d
 def visits(browser: Browser, site_url: str, site_dir: Path) -> Iterator[dict[str, Visit]]:
     """One visit of every page of the site, made once for the whole run."""
     start = time.perf_counter()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no screenshot of a page that no longer exists
     with tempfile.TemporaryDirectory(prefix="torchprimer-site-downloads-") as downloads:
         records = browser.run(visit_all(browser, site_url, site_dir, site_pages(), Path(downloads)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
