@@ -5,7 +5,8 @@ function or class defined there whose name does not start with an underscore (mo
 whose name starts with one are private). Each needs a ``::: torchprimer.<module>.<name>``
 entry on a page under docs/reference/, followed by a line
 "Introduced in [N. Title](../tutorials/NN-name.md)" with the title and file of the
-chapter that teaches what it does.
+chapter that teaches what it does, or, for what no chapter builds by hand (the command
+line), "Introduced in [Title](../how-to/name.md)", the guide that shows it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import torchprimer
 
 ROOT = snippets.ROOT
 REFERENCE = ROOT / "docs" / "reference"
-TUTORIALS = ROOT / "docs" / "tutorials"
+DOCS = ROOT / "docs"
 
 _DIRECTIVE = re.compile(r"^::: *(?P<target>[\w.]+) *$")
-_INTRODUCED = re.compile(r"Introduced in \[(?P<title>[^\]]+)\]\(\.\./tutorials/(?P<file>[\w.-]+\.md)\)")
+_INTRODUCED = re.compile(
+    r"Introduced in \[(?P<title>[^\]]+)\]\(\.\./(?P<file>(?:tutorials|how-to)/[\w.-]+\.md)\)"
+)
 
 
 @dataclass
@@ -36,7 +39,7 @@ class Entry:
     page: str
     line: int
     target: str
-    chapter: str | None  # file name under docs/tutorials/, from the "Introduced in" line
+    chapter: str | None  # path under docs/ (tutorials/... or how-to/...), from the "Introduced in" line
     title: str | None  # the link's text, which must be the chapter's title
 
 
@@ -180,7 +183,7 @@ def test_every_entry_links_its_chapter(entry: Entry) -> None:
     assert entry.chapter, (
         f"{_where(entry)} has no 'Introduced in [N. Title](../tutorials/NN-name.md)' line under it"
     )
-    chapter = TUTORIALS / entry.chapter
+    chapter = DOCS / entry.chapter
     assert chapter.is_file(), f"{_where(entry)} links to {entry.chapter}, which does not exist"
     text = chapter.read_text(encoding="utf-8")
     title = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
