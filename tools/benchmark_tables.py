@@ -20,10 +20,11 @@ The JSON schema, written by ``benchmarks/common.py``::
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
+
+from tools import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,7 @@ class BenchmarkResultsError(RuntimeError):
 
 def results_dir() -> Path:
     """Where results are read from: ``TORCHPRIMER_BENCHMARK_RESULTS`` or ``benchmarks/results/``."""
-    configured = os.environ.get("TORCHPRIMER_BENCHMARK_RESULTS")
+    configured = settings.get("TORCHPRIMER_BENCHMARK_RESULTS")
     return Path(configured) if configured else ROOT / "benchmarks" / "results"
 
 
@@ -50,7 +51,7 @@ def load_result(name: str, directory: Path | None = None, page: str = "a page") 
     if not path.is_file():
         raise BenchmarkResultsError(
             f"{page} shows the results of benchmark {name!r}, but {path} does not exist. "
-            f"Produce it with `python -m nox -s bench -- {name}` (or `python benchmarks/run.py {name}`), "
+            f"Produce it with `python -m nox -s bench -- {name}` (or `python -m benchmarks.run {name}`), "
             "or remove the `<!-- benchmark: ... -->` line from the page."
         )
     try:
