@@ -126,8 +126,10 @@ def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, tuple[n
         seconds = run.result()
     except nbclient.exceptions.CellExecutionError as error:
         message = _ANSI.sub("", str(error))
-        pytest.fail(f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
-                    pytrace=False)
+        pytest.fail(
+            f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
+            pytrace=False,
+        )
     limit = limit_seconds(path)
     _record(name, seconds)
     assert seconds <= limit, f"{name}: Run All took {seconds:.0f} s, more than {limit:.0f} s"
@@ -162,13 +164,20 @@ def test_shell_blocks_become_markdown_cells() -> None:
     notebook = nbformat.reads(notebooks.from_markdown(markdown, source="page.md"), as_version=4)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert code[1:] == ["x = 1"]
-    assert any("```bash\ntensorboard --logdir runs\n```" in cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert any(
+        "```bash\ntensorboard --logdir runs\n```" in cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+    )
 
 
 def test_colab_url_points_at_the_published_branch() -> None:
     owner, repo = notebooks.repository()
     url = notebooks.colab_url("tutorials/11-mnist/11-mnist.ipynb")
-    assert url == f"https://colab.research.google.com/github/{owner}/{repo}/blob/gh-pages/tutorials/11-mnist/11-mnist.ipynb"
+    assert (
+        url
+        == f"https://colab.research.google.com/github/{owner}/{repo}/blob/gh-pages/tutorials/11-mnist/11-mnist.ipynb"
+    )
     with pytest.raises(ValueError, match="site-relative path of an .ipynb"):
         notebooks.colab_url("/tutorials/11-mnist/")
 
@@ -185,7 +194,9 @@ def test_repository_needs_a_github_repo_url(tmp_path: Path) -> None:
 def failing_location(path: Path, notebook: nbformat.NotebookNode) -> str:
     """``page.md:line`` of the block whose cell raised (the page itself when it cannot be found)."""
     name = path.relative_to(ROOT).as_posix()
-    failed = [cell for cell in notebook.cells if any(out.get("output_type") == "error" for out in cell.get("outputs", []))]
+    failed = [
+        cell for cell in notebook.cells if any(out.get("output_type") == "error" for out in cell.get("outputs", []))
+    ]
     if not failed:
         return name
     first_line = next((line for line in failed[0].source.splitlines() if line.strip()), "")
