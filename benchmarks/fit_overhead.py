@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common import median
+from benchmarks.common import median
 from torchprimer.data import TensorLoader, preload_mnist
 from torchprimer.models import MnistCNN
 from torchprimer.train import fit

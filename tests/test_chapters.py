@@ -18,7 +18,7 @@ import mktestdocs
 import pytest
 import yaml
 
-import snippets
+from tools import snippets
 
 ROOT = snippets.ROOT
 DOCS = snippets.DOCS

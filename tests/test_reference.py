@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import snippets
+from tools import snippets
 import torchprimer
 
 ROOT = snippets.ROOT

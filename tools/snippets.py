@@ -210,15 +210,6 @@ def _figures() -> list[dict[str, str]]:
     return images
 
 
-#: The MNIST helpers' old names here; they live in ``tools/mnist_files.py``.
-copy_mnist_raw = mnist_files.copy_raw
-
-
-def mnist_raw_dir() -> Path | None:
-    """The MNIST files already on this machine (``tools.mnist_files.find_raw``), or None."""
-    return mnist_files.find_raw()
-
-
 @contextlib.contextmanager
 def _page_sandbox(mnist_raw: Path | None):
     """Run inside a fresh scratch folder holding a private copy of the MNIST files.
