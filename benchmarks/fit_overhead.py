@@ -1,9 +1,9 @@
 """Cost of ``torchprimer.train.fit`` compared with a bare hand-written loop doing the same work.
 
 Both train the same model from the same seed on the same preloaded MNIST slice for one
-epoch and then evaluate on validation images held out of the training split. Repetitions are interleaved (bare, fit, fit, bare,
-...) so that a change in machine load hits both alike; the ratio of the medians is the
-overhead of the package loop (the goal: at most 1.05).
+epoch and then evaluate on validation images held out of the training split. Repetitions
+are interleaved (bare, fit, fit, bare, ...) so that a change in machine load hits both
+alike; the ratio of the medians is the overhead of the package loop (the goal: at most 1.05).
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def run(root: Path, quick: bool, train_images: int = 15_360, repetitions: int = 
         "rows": rows,
         "notes": (
             f"MnistCNN, Adam lr 3e-3, one epoch over {train_images:,} preloaded MNIST training images "
-            f"(batch 128), then 2,000 validation images held out of the training split (the last 2,000); {repetitions} interleaved repetitions each, "
+            "(batch 128), then 2,000 validation images held out of the training split (the last 2,000); "
+            f"{repetitions} interleaved repetitions each, "
             "same seed per repetition for both loops, after one untimed warm-up pass of each. "
             "fit also counts training accuracy."
         ),

@@ -78,7 +78,7 @@ def shape_problems(text: str, *, number: str | None) -> list[str]:
     expected = re.escape(number) if number is not None else r"(\d+|N)"
     if not re.match(rf"{expected}\. \S", title.group(1)):
         problems.append(f"the title `# {title.group(1)}` does not start with `{number or 'N'}. `")
-    lead = body[title.end(): body.find("\n## ")]
+    lead = body[title.end() : body.find("\n## ")]
     for paragraph in LEAD_PARAGRAPHS:
         if paragraph not in lead:
             problems.append(f"no {paragraph} before the first section")
@@ -124,8 +124,7 @@ def test_every_page_is_in_the_nav() -> None:
     pages = {page.relative_to(DOCS).as_posix() for page in snippets.pages()}
     missing = sorted(pages - in_nav)
     assert not missing, (
-        "pages under docs/ that are not in the nav of mkdocs.yml (readers cannot reach them): "
-        + ", ".join(missing)
+        "pages under docs/ that are not in the nav of mkdocs.yml (readers cannot reach them): " + ", ".join(missing)
     )
 
 

@@ -51,8 +51,9 @@ def test_round_trip_restores_everything(tmp_path: Path) -> None:
     model, optimizer, scheduler = build()
     train, val = loaders("tensor")
     history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=2, scheduler=scheduler, progress=False)
-    path = save_checkpoint(tmp_path / "run" / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler,
-                           epoch=2, history=history)
+    path = save_checkpoint(
+        tmp_path / "run" / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=2, history=history
+    )
     expected_draw = torch.rand(3)
     other, other_optimizer, other_scheduler = build(seed=99)
     state = load_checkpoint(path, model=other, optimizer=other_optimizer, scheduler=other_scheduler)
@@ -69,8 +70,18 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, kind: str) -> None:
     def run(epochs: int, path: Path | None, resume: bool = False):
         model, optimizer, scheduler = build()
         train, val = loaders(kind)
-        history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=epochs, scheduler=scheduler,
-                      progress=False, checkpoint_path=path, resume=resume)
+        history = fit(
+            model,
+            train,
+            val,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            epochs=epochs,
+            scheduler=scheduler,
+            progress=False,
+            checkpoint_path=path,
+            resume=resume,
+        )
         return history, model
 
     full, full_model = run(4, None)
@@ -90,8 +101,17 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, kind: str) -> None:
 def test_resume_without_a_file_starts_fresh(tmp_path: Path) -> None:
     model, optimizer, _ = build()
     train, val = loaders("tensor")
-    history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=1, progress=False,
-                  checkpoint_path=tmp_path / "new.pt", resume=True)
+    history = fit(
+        model,
+        train,
+        val,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        epochs=1,
+        progress=False,
+        checkpoint_path=tmp_path / "new.pt",
+        resume=True,
+    )
     assert len(history) == 1 and (tmp_path / "new.pt").is_file()
 
 
@@ -152,23 +172,31 @@ def test_file_permissions_follow_the_umask(tmp_path: Path) -> None:
 def test_plain_state_dict_is_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save(DropoutNet().state_dict(), path)
-    with pytest.raises(CheckpointError, match=r"weights\.pt.*is not a torchprimer checkpoint: expected a dict with keys"):
+    with pytest.raises(
+        CheckpointError, match=r"weights\.pt.*is not a torchprimer checkpoint: expected a dict with keys"
+    ):
         load_checkpoint(path, model=DropoutNet())
 
 
 def test_code_in_a_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "torchprimer-checkpoint", "payload": object()}, path)
-    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*evil\.pt.*loading failed: Weights only load failed") as caught:
+    with pytest.raises(
+        CheckpointError, match=r"cannot read checkpoint .*evil\.pt.*loading failed: Weights only load failed"
+    ) as caught:
         load_checkpoint(path, model=DropoutNet())
     assert "\x1b" not in str(caught.value)  # torch's terminal colour codes are dropped
 
 
 def test_checkpoint_of_another_model(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "cnn.pt", model=MnistCNN(), epoch=1, history=[])
-    with pytest.raises(CheckpointError, match=r"cnn\.pt.*does not fit DropoutNet \(was it saved from another model\?\)"):
+    with pytest.raises(
+        CheckpointError, match=r"cnn\.pt.*does not fit DropoutNet \(was it saved from another model\?\)"
+    ):
         load_checkpoint(path, model=DropoutNet())
-    with pytest.raises(CheckpointError, match=r"does not fit MnistCNN .*other sizes: conv1\.weight \(16x1x5x5 in the file, 8x1x5x5"):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit MnistCNN .*other sizes: conv1\.weight \(16x1x5x5 in the file, 8x1x5x5"
+    ):
         load_checkpoint(path, model=MnistCNN(channels=(8, 16)))
 
 
@@ -185,15 +213,21 @@ def test_a_partly_fitting_checkpoint_leaves_the_model_untouched(tmp_path: Path) 
 
 def test_optimizer_or_scheduler_of_another_kind_is_refused_before_anything_loads(tmp_path: Path) -> None:
     model, optimizer, scheduler = build()
-    path = save_checkpoint(tmp_path / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=1, history=[])
+    path = save_checkpoint(
+        tmp_path / "ckpt.pt", model=model, optimizer=optimizer, scheduler=scheduler, epoch=1, history=[]
+    )
     other = DropoutNet()
     before = {k: v.clone() for k, v in other.state_dict().items()}
     sgd = torch.optim.SGD(other.parameters(), lr=0.1)
-    with pytest.raises(CheckpointError, match="holds Adam optimizer state, but the optimizer given to load it into is a SGD"):
+    with pytest.raises(
+        CheckpointError, match="holds Adam optimizer state, but the optimizer given to load it into is a SGD"
+    ):
         load_checkpoint(path, model=other, optimizer=sgd)
     adam = torch.optim.Adam(other.parameters())
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(adam)
-    with pytest.raises(CheckpointError, match="holds StepLR scheduler state, but the scheduler given .* is a ReduceLROnPlateau"):
+    with pytest.raises(
+        CheckpointError, match="holds StepLR scheduler state, but the scheduler given .* is a ReduceLROnPlateau"
+    ):
         load_checkpoint(path, model=other, optimizer=adam, scheduler=plateau)
     assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())  # the model was left alone
 

@@ -51,7 +51,8 @@ def test_unknown_dataset_lists_the_choices(capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--epochs", "0"), ("--epochs", "two"), ("--batch-size", "-3"), ("--lr", "0"), ("--max-batches", "x")]
+    ("option", "value"),
+    [("--epochs", "0"), ("--epochs", "two"), ("--batch-size", "-3"), ("--lr", "0"), ("--max-batches", "x")],
 )
 def test_bad_options_exit_with_a_short_message(capsys: pytest.CaptureFixture[str], option: str, value: str) -> None:
     code, _, err = run_main(capsys, "train", "mnist-cnn", option, value)
@@ -59,7 +60,12 @@ def test_bad_options_exit_with_a_short_message(capsys: pytest.CaptureFixture[str
 
 
 def test_missing_command_and_device(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_main(capsys, )[0] == 2
+    assert (
+        run_main(
+            capsys,
+        )[0]
+        == 2
+    )
     code, _, err = run_main(capsys, "train", "mnist-cnn", "--device", "tpu")
     assert code == 2 and "choose from 'cpu', 'cuda', 'mps'" in err
 
@@ -84,19 +90,27 @@ def test_resume_needs_a_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_output_paths_are_refused_before_training(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--checkpoint", str(tmp_path))
+    code, _, err = run_main(
+        capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--checkpoint", str(tmp_path)
+    )
     assert code == 2 and f"--checkpoint expects a file path, but {str(tmp_path)!r} is a folder" in err
     (tmp_path / "file").write_text("")
-    code, _, err = run_main(capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--log-dir", str(tmp_path / "file"))
+    code, _, err = run_main(
+        capsys, "train", "mnist-cnn", "--root", str(tmp_path / "none"), "--log-dir", str(tmp_path / "file")
+    )
     assert code == 2 and "--log-dir expects a folder" in err and "Traceback" not in err
 
 
 def test_unwritable_paths_are_refused_before_loading_data(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     missing_root = str(tmp_path / "none")  # a missing dataset would be reported later, with code 1
-    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", missing_root, "--checkpoint", str(tmp_path / "file" / "ckpt.pt"))
+    code, _, err = run_main(
+        capsys, "train", "mnist-mlp", "--root", missing_root, "--checkpoint", str(tmp_path / "file" / "ckpt.pt")
+    )
     assert code == 2 and f"--checkpoint cannot be written: {str(tmp_path / 'file')!r} is a file" in err
-    code, _, err = run_main(capsys, "train", "mnist-mlp", "--root", missing_root, "--log-dir", str(tmp_path / "file" / "logs"))
+    code, _, err = run_main(
+        capsys, "train", "mnist-mlp", "--root", missing_root, "--log-dir", str(tmp_path / "file" / "logs")
+    )
     assert code == 2 and "--log-dir cannot be written" in err and len(err.strip().splitlines()) == 1
 
 
@@ -136,8 +150,19 @@ def test_download_with_local_files_needs_no_network(capsys: pytest.CaptureFixtur
 def test_train_in_process_with_checkpoint_logs_and_resume(
     capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
 ) -> None:
-    args = ["train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "3", "--no-progress",
-            "--checkpoint", str(tmp_path / "mlp.pt"), "--log-dir", str(tmp_path / "logs")]
+    args = [
+        "train",
+        "mnist-mlp",
+        "--root",
+        str(mnist_root),
+        "--max-batches",
+        "3",
+        "--no-progress",
+        "--checkpoint",
+        str(tmp_path / "mlp.pt"),
+        "--log-dir",
+        str(tmp_path / "logs"),
+    ]
     code, out, _ = run_main(capsys, *args)
     assert code == 0 and (tmp_path / "mlp.pt").is_file() and any((tmp_path / "logs").iterdir())
     assert "epoch 1/1" in out and "val/acc" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")
@@ -149,7 +174,9 @@ def test_train_in_process_with_checkpoint_logs_and_resume(
     code, _, err = run_main(capsys, *args, "--resume", "--epochs", "2")  # a one-cycle schedule cannot grow
     assert code == 2 and "resume with the same --epochs" in err
     code, _, err = run_main(capsys, *[("mnist-cnn" if arg == "mnist-mlp" else arg) for arg in args], "--resume")
-    assert code == 1 and "'mlp.pt' does not fit MnistCNN (was it saved from another model?)" in err.replace(str(tmp_path) + "/", "")
+    assert code == 1 and "'mlp.pt' does not fit MnistCNN (was it saved from another model?)" in err.replace(
+        str(tmp_path) + "/", ""
+    )
     (tmp_path / "mlp.pt").write_text("not a checkpoint")
     code, _, err = run_main(capsys, *args, "--resume")
     assert code == 1 and "mlp.pt" in err and "expected a file written by torchprimer.save_checkpoint" in err
@@ -159,8 +186,22 @@ def test_console_script_trains_mnist_cnn_without_progress_output(mnist_root: Pat
     script = Path(sys.executable).with_name("torchprimer")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "torchprimer"]
     result = subprocess.run(
-        [*command, "train", "mnist-cnn", "--root", str(mnist_root), "--epochs", "1", "--max-batches", "20", "--no-progress"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            *command,
+            "train",
+            "mnist-cnn",
+            "--root",
+            str(mnist_root),
+            "--epochs",
+            "1",
+            "--max-batches",
+            "20",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no progress bars
@@ -171,7 +212,9 @@ def test_console_script_trains_mnist_cnn_without_progress_output(mnist_root: Pat
 
 
 def test_python_dash_m_runs_the_same_command() -> None:
-    result = subprocess.run([sys.executable, "-m", "torchprimer", "--version"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "torchprimer", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"torchprimer {torchprimer.__version__}"
 
 
@@ -187,8 +230,20 @@ def test_cifar10_path_splits_validation_from_training(
         return data.synthetic_cifar10(300 if train else 100, seed=0 if train else 1)
 
     monkeypatch.setattr(data, "cifar10", stand_in)
-    code, out, err = run_main(capsys, "train", "cifar-lesson", "--root", str(tmp_path), "--max-batches", "2",
-                              "--val-size", "100", "--batch-size", "50", "--no-progress")
+    code, out, err = run_main(
+        capsys,
+        "train",
+        "cifar-lesson",
+        "--root",
+        str(tmp_path),
+        "--max-batches",
+        "2",
+        "--val-size",
+        "100",
+        "--batch-size",
+        "50",
+        "--no-progress",
+    )
     assert code == 0, err
     assert made == [(True, True), (True, False), (False, False)]  # augmented training images, plain validation
     assert "val/acc" in out and out.strip().splitlines()[-1].startswith("test accuracy: ")

@@ -73,8 +73,10 @@ def test_synthetic_cifar10_is_not_linearly_separable_but_is_learnable() -> None:
     assert _accuracy(linear, test_colour, test_labels) < 0.3
     # ... while the same classifier on sign-free products of the colour (a fixed non-linear map) does well
     pairs = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+
     def products(colour: torch.Tensor) -> torch.Tensor:
         return torch.stack([colour[:, i] * colour[:, j] for i, j in pairs], dim=1)
+
     quadratic = _fit_linear(products(train_colour), train_labels, steps=500)
     assert _accuracy(quadratic, products(test_colour), test_labels) > 0.8
 
@@ -164,7 +166,9 @@ def test_damaged_archives_are_reported_without_network(tmp_path: Path, monkeypat
         data.preload_mnist(tmp_path, train=False)
     monkeypatch.setattr(data.datasets.CIFAR10, "download", network)
     (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(b"an interrupted copy")
-    with pytest.raises(data.DatasetNotFoundError, match="cifar-10-python.tar.gz is damaged, the MD5 checksum does not match"):
+    with pytest.raises(
+        data.DatasetNotFoundError, match="cifar-10-python.tar.gz is damaged, the MD5 checksum does not match"
+    ):
         data.cifar10(tmp_path)
 
 

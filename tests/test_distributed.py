@@ -26,7 +26,7 @@ TIMEOUT_S = 120
 PER_RANK_BATCH = 8
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import sys
     from pathlib import Path
 
@@ -88,7 +88,7 @@ SCRIPT = textwrap.dedent(
         raise AssertionError("not reached")
     rank = int(__import__("os").environ["RANK"])
     torch.save({"state": model.state_dict(), "history": list(history)}, out / f"{mode}-rank{rank}.pt")
-    '''
+    """
 )
 
 
@@ -161,8 +161,21 @@ def test_a_failing_rank_ends_the_job_with_its_error(script: Path, tmp_path: Path
 
 
 def test_cli_under_torchrun_reports_once(mnist_root: Path, tmp_path: Path) -> None:
-    command = ["-m", "torchprimer", "train", "mnist-mlp", "--root", str(mnist_root), "--max-batches", "3",
-               "--val-size", "1000", "--no-progress", "--checkpoint", str(tmp_path / "mlp.pt")]
+    command = [
+        "-m",
+        "torchprimer",
+        "train",
+        "mnist-mlp",
+        "--root",
+        str(mnist_root),
+        "--max-batches",
+        "3",
+        "--val-size",
+        "1000",
+        "--no-progress",
+        "--checkpoint",
+        str(tmp_path / "mlp.pt"),
+    ]
     result = torchrun(*command)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
@@ -206,6 +219,14 @@ def test_fit_refuses_a_loader_it_cannot_split_before_anything_starts(monkeypatch
         fit(model, batches, batches, nn.CrossEntropyLoss(), optimizer, epochs=1, device="cpu", progress=False)
     stream = DataLoader(TensorDataset(torch.randn(4, 8), torch.zeros(4)), batch_sampler=[[0, 1], [2, 3]])
     with pytest.raises(ValueError, match="the validation DataLoader must read a map-style dataset with a batch_size"):
-        fit(model, TensorLoader(torch.randn(4, 8), torch.zeros(4), 2), stream, nn.CrossEntropyLoss(), optimizer,
-            epochs=1, device="cpu", progress=False)
+        fit(
+            model,
+            TensorLoader(torch.randn(4, 8), torch.zeros(4), 2),
+            stream,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            epochs=1,
+            device="cpu",
+            progress=False,
+        )
     assert not distributed.is_distributed()

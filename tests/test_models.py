@@ -83,7 +83,9 @@ def test_wrong_dtype_or_a_non_tensor_names_what_is_expected(name: str) -> None:
     model = MODELS[name]()
     dataset = MODEL_DATASET[name]
     shape = (2, *INPUT[dataset]) if dataset else (2, 1)
-    with pytest.raises(TypeError, match=r"expects input of dtype torch\.float32 like its weights, got torch\.uint8.*/ 255"):
+    with pytest.raises(
+        TypeError, match=r"expects input of dtype torch\.float32 like its weights, got torch\.uint8.*/ 255"
+    ):
         model(torch.zeros(shape, dtype=torch.uint8))  # raw pixels
     with pytest.raises(TypeError, match=r"expects input of dtype torch\.float32 like its weights, got torch\.float64"):
         model(torch.zeros(shape, dtype=torch.float64))  # what torch.from_numpy gives for NumPy's default floats
@@ -115,4 +117,3 @@ def test_linear_model_many_features_gradients_match_the_formula() -> None:
     error = (prediction - y).detach() * 2 / y.numel()  # the mean runs over every element
     torch.testing.assert_close(model.linear.weight.grad, error.T @ x)
     torch.testing.assert_close(model.linear.bias.grad, error.sum(0))
-

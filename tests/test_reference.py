@@ -19,17 +19,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tools import snippets
 import torchprimer
+from tools import snippets
 
 ROOT = snippets.ROOT
 REFERENCE = ROOT / "docs" / "reference"
 DOCS = ROOT / "docs"
 
 _DIRECTIVE = re.compile(r"^::: *(?P<target>[\w.]+) *$")
-_INTRODUCED = re.compile(
-    r"Introduced in \[(?P<title>[^\]]+)\]\(\.\./(?P<file>(?:tutorials|how-to)/[\w.-]+\.md)\)"
-)
+_INTRODUCED = re.compile(r"Introduced in \[(?P<title>[^\]]+)\]\(\.\./(?P<file>(?:tutorials|how-to)/[\w.-]+\.md)\)")
 
 
 @dataclass
@@ -90,7 +88,7 @@ def reference_entries() -> list[Entry]:
         starts = [(n, m.group("target")) for n, line in enumerate(lines) if (m := _DIRECTIVE.match(line))]
         for index, (start, target) in enumerate(starts):
             end = starts[index + 1][0] if index + 1 < len(starts) else len(lines)
-            following = "\n".join(lines[start + 1:end])
+            following = "\n".join(lines[start + 1 : end])
             following = re.split(r"^#{1,6} ", following, flags=re.MULTILINE)[0]
             link = _INTRODUCED.search(following)
             entries.append(
@@ -141,8 +139,7 @@ def test_every_public_name_is_documented(module_name: str) -> None:
     missing = [
         name
         for name in public_names(module_name)
-        if name not in documented_names
-        and not any(resolve(name) is value for value in documented_objects)
+        if name not in documented_names and not any(resolve(name) is value for value in documented_objects)
     ]
     assert not missing, (
         f"public names with no entry in docs/reference/: {missing}; add a `::: <name>` line "
@@ -180,9 +177,7 @@ def test_every_entry_links_its_chapter(entry: Entry) -> None:
         pytest.skip("reported by test_every_entry_resolves")
     if inspect.ismodule(value):
         return  # a module's own entry shows its docstring; its members carry the links
-    assert entry.chapter, (
-        f"{_where(entry)} has no 'Introduced in [N. Title](../tutorials/NN-name.md)' line under it"
-    )
+    assert entry.chapter, f"{_where(entry)} has no 'Introduced in [N. Title](../tutorials/NN-name.md)' line under it"
     chapter = DOCS / entry.chapter
     assert chapter.is_file(), f"{_where(entry)} links to {entry.chapter}, which does not exist"
     text = chapter.read_text(encoding="utf-8")

@@ -94,7 +94,7 @@ def test_fit_history_keys_and_helpers() -> None:
 
 def test_history_helpers_reject_bad_use() -> None:
     with pytest.raises(IndexError, match="no epoch has finished"):
-        History().last
+        _ = History().last
     with pytest.raises(IndexError, match="no epoch has finished"):
         History().best()
     with pytest.raises(KeyError, match="unknown metric 'val/f1'; available: epoch, val/acc"):
@@ -106,8 +106,13 @@ def test_history_helpers_reject_bad_use() -> None:
 
 
 def test_history_best_skips_nan_and_follows_the_mode() -> None:
-    history = History([{"epoch": 1, "val/acc": math.nan, "lr": 0.1}, {"epoch": 2, "val/acc": 0.4, "lr": 0.01},
-                       {"epoch": 3, "val/acc": 0.3, "lr": 0.05}])
+    history = History(
+        [
+            {"epoch": 1, "val/acc": math.nan, "lr": 0.1},
+            {"epoch": 2, "val/acc": 0.4, "lr": 0.01},
+            {"epoch": 3, "val/acc": 0.3, "lr": 0.05},
+        ]
+    )
     assert history.best("val/acc")["epoch"] == 2  # max() alone would return the NaN epoch
     assert history.best("lr", mode="min")["epoch"] == 2 and history.best("lr")["epoch"] == 1  # not a loss: highest
     with pytest.raises(ValueError, match="every epoch's 'val/acc' is NaN"):
@@ -126,12 +131,23 @@ def test_same_seed_same_losses() -> None:
 def test_scheduler_steps_per_epoch_by_default_and_per_batch_on_request() -> None:
     model, optimizer = setup()
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    history = fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=3, scheduler=scheduler, progress=False)
+    history = fit(
+        model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=3, scheduler=scheduler, progress=False
+    )
     assert history.column("lr") == pytest.approx([1e-2, 5e-3, 2.5e-3])  # lr used during each epoch
     model, optimizer = setup()
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
-        scheduler_interval="batch", progress=False)
+    fit(
+        model,
+        tiny(),
+        tiny(),
+        nn.CrossEntropyLoss(),
+        optimizer,
+        epochs=1,
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        progress=False,
+    )
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**4)  # 4 batches
 
 
@@ -150,11 +166,22 @@ class RecordingPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
 def test_plateau_scheduler_gets_the_validation_loss() -> None:
     model, optimizer = setup()
     scheduler = RecordingPlateau(optimizer)
-    history = fit(model, tiny(), tiny(seed=1), nn.CrossEntropyLoss(), optimizer, epochs=3, scheduler=scheduler, progress=False)
+    history = fit(
+        model, tiny(), tiny(seed=1), nn.CrossEntropyLoss(), optimizer, epochs=3, scheduler=scheduler, progress=False
+    )
     assert scheduler.seen == history.column("val/loss")
     with pytest.raises(ValueError, match="ReduceLROnPlateau steps on the validation loss, once per epoch"):
-        fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
-            scheduler_interval="batch", progress=False)
+        fit(
+            model,
+            tiny(),
+            tiny(),
+            nn.CrossEntropyLoss(),
+            optimizer,
+            epochs=1,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            progress=False,
+        )
 
 
 def test_resume_from_a_checkpoint_past_epochs_is_refused(tmp_path: Path) -> None:
@@ -162,8 +189,17 @@ def test_resume_from_a_checkpoint_past_epochs_is_refused(tmp_path: Path) -> None
     path = tmp_path / "ckpt.pt"
     fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=3, checkpoint_path=path, progress=False)
     with pytest.raises(ValueError, match="has already trained 3 epochs, more than epochs=2"):
-        fit(model, tiny(), tiny(), nn.CrossEntropyLoss(), optimizer, epochs=2, checkpoint_path=path, resume=True,
-            progress=False)
+        fit(
+            model,
+            tiny(),
+            tiny(),
+            nn.CrossEntropyLoss(),
+            optimizer,
+            epochs=2,
+            checkpoint_path=path,
+            resume=True,
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(
@@ -199,5 +235,7 @@ def test_fit_on_real_mnist_learns_in_a_few_batches(mnist_root: Path) -> None:
     test = data.preload_mnist(mnist_root, train=False, batch_size=100)  # max_batches: 3,000 test images
     model = MnistCNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    history = fit(model, train, test, nn.CrossEntropyLoss(), optimizer, epochs=1, max_batches=30, progress=False, device="cpu")
+    history = fit(
+        model, train, test, nn.CrossEntropyLoss(), optimizer, epochs=1, max_batches=30, progress=False, device="cpu"
+    )
     assert history.last["val/acc"] > 0.8  # 30 batches of 128 images, checked on 3,000 test images

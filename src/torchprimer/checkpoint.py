@@ -50,7 +50,8 @@ def save_checkpoint(
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
-            f"cannot save checkpoint: {str(path)!r} is a folder; expected a file path such as {str(path / 'checkpoint.pt')!r}"
+            f"cannot save checkpoint: {str(path)!r} is a folder; "
+            f"expected a file path such as {str(path / 'checkpoint.pt')!r}"
         )
     state = {
         "format": FORMAT,
@@ -107,7 +108,9 @@ def _mismatch(current: dict[str, Any], saved: dict[str, Any], shown: int = 5) ->
     resized = [
         f"{key} ({size(saved[key].shape)} in the file, {size(value.shape)} in the model)"
         for key, value in current.items()
-        if key in saved and isinstance(saved[key], torch.Tensor) and isinstance(value, torch.Tensor)
+        if key in saved
+        and isinstance(saved[key], torch.Tensor)
+        and isinstance(value, torch.Tensor)
         and saved[key].shape != value.shape
     ]
     if missing:
@@ -129,18 +132,23 @@ def load_checkpoint(
     restore_rng: bool = True,
     map_location: str | torch.device | None = "cpu",
 ) -> dict[str, Any]:
-    """Load a checkpoint written by [`save_checkpoint`][torchprimer.checkpoint.save_checkpoint] into ``model`` (and the others given).
+    """Load a checkpoint written by [`save_checkpoint`][torchprimer.checkpoint.save_checkpoint] into ``model``.
+
+    The optimizer, scheduler and generator, when given, are restored too.
 
     Restores the random generators too unless ``restore_rng=False``. Returns the whole
     checkpoint dict; ``state["epoch"]`` and ``state["history"]`` say where training stopped.
-    Raises ``FileNotFoundError`` if the file is missing and [`CheckpointError`][torchprimer.checkpoint.CheckpointError], naming
-    the file, if it is a folder, is not a torchprimer checkpoint, or does not fit the given
-    objects (another model's weights, another kind of optimizer or scheduler).
+    Raises ``FileNotFoundError`` if the file is missing and
+    [`CheckpointError`][torchprimer.checkpoint.CheckpointError], naming the file, if it is a
+    folder, is not a torchprimer checkpoint, or does not fit the given objects (another
+    model's weights, another kind of optimizer or scheduler).
     """
     model = _unwrapped(model)
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"checkpoint {str(path)!r} is a folder: expected the path of a file written by save_checkpoint")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is a folder: expected the path of a file written by save_checkpoint"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -157,10 +165,14 @@ def load_checkpoint(
             f"{str(path)!r} is not a torchprimer checkpoint: expected a dict with keys "
             f"{', '.join(_KEYS)} written by save_checkpoint, found {found}"
         )
-    targets = {name: target for name, target in (("optimizer", optimizer), ("scheduler", scheduler)) if target is not None}
+    targets = {
+        name: target for name, target in (("optimizer", optimizer), ("scheduler", scheduler)) if target is not None
+    }
     for name, target in targets.items():  # checked before anything is loaded into the objects
         if state[name] is None:
-            raise CheckpointError(f"checkpoint {str(path)!r} holds no {name} state, but a {name} was given to load into")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds no {name} state, but a {name} was given to load into"
+            )
         saved_class = state.get(f"{name}_class")  # absent from files of older versions
         if saved_class is not None and saved_class != type(target).__name__:
             raise CheckpointError(
@@ -170,7 +182,8 @@ def load_checkpoint(
     mismatch = _mismatch(model.state_dict(), state["model"])
     if mismatch:  # checked first: load_state_dict would copy the matching tensors before it raised
         raise CheckpointError(
-            f"checkpoint {str(path)!r} does not fit {type(model).__name__} (was it saved from another model?): {mismatch}"
+            f"checkpoint {str(path)!r} does not fit {type(model).__name__} "
+            f"(was it saved from another model?): {mismatch}"
         )
     try:
         model.load_state_dict(state["model"])

@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     download = commands.add_parser("download", help="download datasets for offline use")
-    download.add_argument("datasets", nargs="+", choices=DATASETS, metavar="DATASET", help=f"any of: {', '.join(DATASETS)}")
+    download.add_argument(
+        "datasets", nargs="+", choices=DATASETS, metavar="DATASET", help=f"any of: {', '.join(DATASETS)}"
+    )
     download.add_argument("--root", type=Path, default=Path("data"), help="where to put them (default: data)")
     download.set_defaults(handler=_download)
 
@@ -215,7 +217,9 @@ def _train(args: argparse.Namespace) -> int:
     steps = math.ceil(per_process / batch_size)
     steps = steps if args.max_batches is None else min(steps, args.max_batches)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=args.epochs * steps)
-    if args.resume and args.checkpoint.is_file():  # a checkpoint that does not fit is refused now, not after loading data
+    if (
+        args.resume and args.checkpoint.is_file()
+    ):  # a checkpoint that does not fit is refused now, not after loading data
         state = load_checkpoint(args.checkpoint, model=model, optimizer=optimizer, restore_rng=False)
         saved = state["scheduler"]["total_steps"] if isinstance(state["scheduler"], dict) else None
         if saved != scheduler.total_steps:
@@ -227,7 +231,9 @@ def _train(args: argparse.Namespace) -> int:
 
     train_loader, val_loader, test_loader = _loaders(args, dataset, batch_size)
     if device.type != "cpu" and isinstance(train_loader, TensorLoader):
-        train_loader, val_loader, test_loader = (loader.to(device) for loader in (train_loader, val_loader, test_loader))
+        train_loader, val_loader, test_loader = (
+            loader.to(device) for loader in (train_loader, val_loader, test_loader)
+        )
     if main_process:
         n_params = sum(p.numel() for p in model.parameters())
         on = f"{processes} processes on {device.type}" if processes > 1 else device.type

@@ -1,8 +1,8 @@
 """Datasets for the tutorials: MNIST and CIFAR-10 from torchvision, a fast in-memory MNIST
 loader, explicit synthetic stand-ins, and random subsets.
 
-Missing files raise [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] with one message that says which files to
-put in which folder, so a machine without network can still be set up by hand.
+Missing files raise [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] with one message
+that says which files to put in which folder, so a machine without network can still be set up by hand.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def _load_mnist(root: str | Path, train: bool, download: bool, transform) -> dat
             with contextlib.redirect_stdout(io.StringIO()):
                 return datasets.MNIST(str(root), train=train, download=True, transform=transform)
         except _DOWNLOAD_ERRORS as error:
-            raise _mnist_missing(root, f"the .gz files in {raw} are damaged and a fresh download failed: {error}") from error
+            raise _mnist_missing(
+                root, f"the .gz files in {raw} are damaged and a fresh download failed: {error}"
+            ) from error
     if not download:
         missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
         reason = "download=False" if len(missing) == len(MNIST_FILES) else f"missing {', '.join(missing)}"
@@ -99,8 +101,8 @@ def mnist(root: str | Path, train: bool = True, download: bool = False) -> datas
 
     ``root`` is the folder holding ``MNIST/raw/``. If only the four original ``.gz`` files
     are there they are checked (MD5) and unpacked in place (no network). ``download=True``
-    fetches missing or damaged files; otherwise, or when the download fails, [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what
-    to put where.
+    fetches missing or damaged files; otherwise, or when the download fails,
+    [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what to put where.
     """
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
     return _load_mnist(root, train, download, transform)
@@ -152,7 +154,9 @@ class TensorLoader:
         generator: torch.Generator | None = None,
     ) -> None:
         if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"images and labels must have the same length, got {images.shape[0]} and {labels.shape[0]}")
+            raise ValueError(
+                f"images and labels must have the same length, got {images.shape[0]} and {labels.shape[0]}"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.images = images
@@ -183,7 +187,9 @@ class TensorLoader:
 
     def to(self, device: str | torch.device) -> TensorLoader:
         """A loader over copies of the tensors on ``device``: a GPU then never waits for host copies."""
-        return TensorLoader(self.images.to(device), self.labels.to(device), self.batch_size, self.shuffle, self.generator)
+        return TensorLoader(
+            self.images.to(device), self.labels.to(device), self.batch_size, self.shuffle, self.generator
+        )
 
 
 def preload_mnist(
@@ -193,7 +199,7 @@ def preload_mnist(
     batch_size: int = 128,
     shuffle: bool | None = None,
 ) -> TensorLoader:
-    """All of an MNIST split as normalized float tensors in memory, served by a [`TensorLoader`][torchprimer.data.TensorLoader].
+    """An MNIST split as normalized float tensors in memory, in a [`TensorLoader`][torchprimer.data.TensorLoader].
 
     The values equal those of [`mnist`][torchprimer.data.mnist] (``ToTensor`` then ``Normalize``), computed once
     for the whole split instead of per image per epoch. ``shuffle`` defaults to ``train``.

@@ -239,13 +239,19 @@ def shard_for_training(loader: DataLoader | TensorLoader, seed: int) -> DataLoad
     if isinstance(loader.sampler, DistributedSampler):
         return loader
     sampler = DistributedSampler(
-        loader.dataset, num_replicas=world_size(), rank=rank(), shuffle=isinstance(loader.sampler, RandomSampler), seed=seed
+        loader.dataset,
+        num_replicas=world_size(),
+        rank=rank(),
+        shuffle=isinstance(loader.sampler, RandomSampler),
+        seed=seed,
     )
     return _like(loader, loader.dataset, sampler)
 
 
 def set_epoch(shard: DataLoader | TensorShard, epoch: int) -> None:
-    """Make the next pass over ``shard`` (from [`shard_for_training`][torchprimer.distributed.shard_for_training]) use ``epoch``'s order.
+    """Make the next pass over ``shard`` use ``epoch``'s order.
+
+    ``shard`` comes from [`shard_for_training`][torchprimer.distributed.shard_for_training].
 
     Without it every epoch would repeat the first epoch's order.
     """

@@ -40,6 +40,8 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
         if values.is_floating_point():
             raise ValueError(f"{name} must be integer class indices, got dtype {values.dtype}")
         if values.numel() and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} must lie in [0, {num_classes - 1}], got values in [{values.min()}, {values.max()}]")
+            raise ValueError(
+                f"{name} must lie in [0, {num_classes - 1}], got values in [{values.min()}, {values.max()}]"
+            )
     flat = targets.long() * num_classes + predictions.long()
     return torch.bincount(flat.cpu(), minlength=num_classes * num_classes).reshape(num_classes, num_classes)

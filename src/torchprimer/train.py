@@ -231,7 +231,9 @@ def fit(
     resume: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> History:
-    """Train for ``epochs`` epochs, evaluating on ``val_loader`` after each; return the [`History`][torchprimer.train.History].
+    """Train for ``epochs`` epochs, validating on ``val_loader`` after each; return their metrics.
+
+    The result is a [`History`][torchprimer.train.History], one dict of metrics per epoch.
 
     ``val_loader`` is a *validation* split: examples held out of the training data to
     compare epochs and settings on. It is never the test split, which is evaluated once,
@@ -286,7 +288,9 @@ def fit(
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if plateau and scheduler_interval == "batch":
-        raise ValueError("ReduceLROnPlateau steps on the validation loss, once per epoch: use scheduler_interval='epoch'")
+        raise ValueError(
+            "ReduceLROnPlateau steps on the validation loss, once per epoch: use scheduler_interval='epoch'"
+        )
     _check_max_batches(max_batches)
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path to resume from")
@@ -354,11 +358,14 @@ def _fit(
 
     history = History()
     if resume and Path(checkpoint_path).exists():  # type: ignore[arg-type]
-        state = load_checkpoint(checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator)  # type: ignore[arg-type]
+        state = load_checkpoint(
+            checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator
+        )  # type: ignore[arg-type]
         history = History(state["history"][: state["epoch"]])
         if len(history) > epochs:
             raise ValueError(
-                f"checkpoint {str(checkpoint_path)!r} has already trained {len(history)} epochs, more than epochs={epochs}: "
+                f"checkpoint {str(checkpoint_path)!r} has already trained {len(history)} epochs, "
+                f"more than epochs={epochs}: "
                 "pass the total number of epochs, counting those done before the resume"
             )
 
@@ -369,7 +376,7 @@ def _fit(
         trained = distributed.wrap(model, device)
 
     writing = log_dir is not None and main
-    with (tensorboard_writer(log_dir) if writing else contextlib.nullcontext()) as writer:  # type: ignore[arg-type]
+    with tensorboard_writer(log_dir) if writing else contextlib.nullcontext() as writer:  # type: ignore[arg-type]
         for epoch in range(len(history) + 1, epochs + 1):
             if parallel:
                 distributed.set_epoch(train_loader, epoch)  # type: ignore[arg-type]
@@ -387,7 +394,9 @@ def _fit(
             lr = optimizer.param_groups[0]["lr"]
             distributed.sync_buffers(model)  # these three lines do nothing in a single process
             train = distributed.all_reduce_metrics(train)
-            val = distributed.all_reduce_metrics(evaluate(model, val_loader, loss_fn, device=device, max_batches=max_batches))
+            val = distributed.all_reduce_metrics(
+                evaluate(model, val_loader, loss_fn, device=device, max_batches=max_batches)
+            )
             if scheduler is not None and batch_scheduler is None:
                 scheduler.step(val["loss"]) if plateau else scheduler.step()
             entry = {

@@ -45,7 +45,9 @@ def select_device(preferred: str | None = None) -> torch.device:
     device = torch.device(preferred)
     count = torch.cuda.device_count() if device.type == "cuda" else 0
     if device.index is not None and device.type == "cuda" and device.index >= count:
-        raise ValueError(f"device {preferred!r} is not available: this machine has CUDA devices cuda:0 to cuda:{count - 1}")
+        raise ValueError(
+            f"device {preferred!r} is not available: this machine has CUDA devices cuda:0 to cuda:{count - 1}"
+        )
     return device
 
 
