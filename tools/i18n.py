@@ -1,0 +1,206 @@
+"""The Chinese edition: where its pages live and the proof that they run the English code.
+
+Every page of ``docs/`` has a Chinese counterpart at the same path under ``docs-zh/``
+(plus pages only the Chinese edition has, such as the glossary). A Chinese page is a
+translation of the prose only: block by block, its ```python code must be the same
+program as the English page's. :func:`compare` checks this on the parsed syntax trees,
+which ignore comments and layout, so comments may be translated while code and printed
+strings may not. Because the programs are the same, the Chinese build shows the
+English page's tested run instead of running the page again
+(``tools/mkdocs_hooks.py``).
+
+Headings are paired the same way: a Chinese page has the English page's headings, in
+the same order and at the same levels, and each Chinese heading gets the English
+heading's anchor (:func:`with_english_anchors`), so links with ``#anchors`` and the
+language switcher land on the same section in both languages.
+
+Run ``python -m tools.i18n`` to check every page (or ``python -m tools.i18n PAGE ...``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools import snippets
+
+ROOT = snippets.ROOT
+EN_DOCS = snippets.DOCS
+ZH_DOCS = ROOT / "docs-zh"
+#: Page files (relative to a docs folder) that only the Chinese edition has.
+ZH_ONLY = frozenset({"glossary.md"})
+#: What a translated page is made of: Markdown pages and percent-format notebooks.
+PAGE_PATTERNS = ("*.md", "notebooks/*.py")
+
+_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.*?)(?:\s*\{[^}]*\})?\s*$")
+_FENCE_OPEN = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})")
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A Markdown heading outside code: its 1-based line, level and title."""
+
+    line: int
+    level: int
+    title: str
+
+
+def page_files(docs: Path) -> list[str]:
+    """The pages of a docs folder, as paths relative to it (``tutorials/01-....md``)."""
+    found = {p.relative_to(docs).as_posix() for pattern in PAGE_PATTERNS for p in docs.rglob(pattern)}
+    return sorted(name for name in found if not name.startswith(("assets/", "javascripts/", "stylesheets/")))
+
+
+def counterpart(path: Path) -> Path:
+    """The same page in the other language (``docs/x.md`` <-> ``docs-zh/x.md``)."""
+    path = path.resolve()
+    if path.is_relative_to(ZH_DOCS):
+        return EN_DOCS / path.relative_to(ZH_DOCS)
+    return ZH_DOCS / path.relative_to(EN_DOCS)
+
+
+def code_blocks(path: Path) -> list[snippets.Block]:
+    """The runnable code of a page: its ```python blocks, or a notebook's code cells."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".py":
+        return notebook_cells(text)
+    return snippets.find_blocks(text)
+
+
+def notebook_cells(text: str) -> list[snippets.Block]:
+    """The code cells of a percent-format notebook (``# %%`` starts a cell, ``# %% [markdown]`` prose)."""
+    cells: list[snippets.Block] = []
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith("# %%")] + [len(lines)]
+    for start, end in zip(starts, starts[1:]):
+        if "[markdown]" in lines[start]:
+            continue
+        code = "\n".join(lines[start + 1 : end]).strip("\n") + "\n"
+        cells.append(snippets.Block(code=code, line=start + 2, end_line=end, indent=""))
+    return cells
+
+
+def program(code: str) -> str:
+    """What a block computes, without comments or layout: its syntax tree, dumped."""
+    return ast.dump(ast.parse(code), include_attributes=False)
+
+
+def headings(text: str) -> list[Heading]:
+    """The headings of a Markdown page, skipping those inside fenced code."""
+    found: list[Heading] = []
+    fence: str | None = None
+    in_front_matter = text.startswith("---\n")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if in_front_matter:
+            in_front_matter = number == 1 or line != "---"
+            continue
+        opening = _FENCE_OPEN.match(line)
+        if opening:
+            mark = opening.group("fence")
+            if fence is None:
+                fence = mark
+            elif mark.startswith(fence) and line.strip() == mark:
+                fence = None
+            continue
+        match = _HEADING.match(line) if fence is None else None
+        if match:
+            found.append(Heading(number, len(match.group("hashes")), match.group("title")))
+    return found
+
+
+def compare(en: Path, zh: Path) -> list[str]:
+    """What differs between an English page and its translation, each as ``page:line: problem``.
+
+    Checked: the same number of code blocks, each the same program (comments aside); for
+    Markdown pages, the same headings (count and levels, in order) and front matter.
+    """
+    shown = zh.relative_to(ROOT).as_posix() if zh.is_relative_to(ROOT) else str(zh)
+    problems: list[str] = []
+    en_blocks, zh_blocks = code_blocks(en), code_blocks(zh)
+    if len(en_blocks) != len(zh_blocks):
+        problems.append(f"{shown}:1: {len(zh_blocks)} code blocks, the English page has {len(en_blocks)}")
+    for number, (a, b) in enumerate(zip(en_blocks, zh_blocks), start=1):
+        try:
+            same = program(a.code) == program(b.code)
+        except SyntaxError as error:
+            problems.append(f"{shown}:{b.line}: block {number} does not parse: {error.msg}")
+            continue
+        if not same:
+            problems.append(
+                f"{shown}:{b.line}: block {number} is not the program of the English block at "
+                f"{en.relative_to(ROOT).as_posix()}:{a.line} (only comments may differ)"
+            )
+    if en.suffix == ".md":
+        en_text, zh_text = en.read_text(encoding="utf-8"), zh.read_text(encoding="utf-8")
+        if snippets.front_matter(en_text) != snippets.front_matter(zh_text):
+            problems.append(f"{shown}:1: front matter differs from the English page's")
+        en_heads, zh_heads = headings(en_text), headings(zh_text)
+        if [h.level for h in en_heads] != [h.level for h in zh_heads]:
+            problems.append(
+                f"{shown}:1: headings differ from the English page's: levels "
+                f"{[h.level for h in zh_heads]} against {[h.level for h in en_heads]}"
+            )
+    return problems
+
+
+def missing() -> list[str]:
+    """English pages with no Chinese counterpart, and Chinese pages with no English original."""
+    en, zh = set(page_files(EN_DOCS)), set(page_files(ZH_DOCS))
+    gaps = [f"docs-zh/{name}: missing (translation of docs/{name})" for name in sorted(en - zh)]
+    gaps += [f"docs-zh/{name}: no English page docs/{name}" for name in sorted(zh - en - ZH_ONLY)]
+    return gaps
+
+
+def with_english_anchors(zh_text: str, anchors: list[str]) -> str:
+    """``zh_text`` with its n-th heading given ``anchors[n]``, the English page's n-th anchor.
+
+    ``anchors`` come from rendering the English page (:func:`english_anchors`). Headings
+    that already carry an ``{#id}`` keep it. A page whose heading count differs is left as
+    it is (:func:`compare` reports it).
+    """
+    zh_heads = headings(zh_text)
+    if len(zh_heads) != len(anchors):
+        return zh_text
+    lines = zh_text.split("\n")
+    for anchor, head in zip(anchors, zh_heads):
+        line = lines[head.line - 1]
+        if not re.search(r"\{[^}]*#[^}]*\}\s*$", line):
+            lines[head.line - 1] = f"{line.rstrip()} {{#{anchor}}}"
+    return "\n".join(lines)
+
+
+def english_anchors(en_text: str, extensions: list, extension_configs: dict) -> list[str]:
+    """The anchors of an English page's headings, in order, as its build gives them."""
+    import markdown
+
+    body = re.sub(r"^---\n.*?\n---\n", "", en_text, count=1, flags=re.DOTALL)
+    md = markdown.Markdown(extensions=extensions, extension_configs=extension_configs)
+    md.convert(body)
+
+    def flatten(tokens: list[dict]) -> list[str]:
+        return [anchor for t in tokens for anchor in [t["id"], *flatten(t["children"])]]
+
+    return flatten(md.toc_tokens)
+
+
+def main(argv: list[str]) -> int:
+    """Check the given Chinese pages (default: all) against their English originals."""
+    if argv:
+        pairs = [(counterpart(Path(a)), Path(a).resolve()) for a in argv]
+        problems = []
+    else:
+        problems = missing()
+        pairs = [(EN_DOCS / n, ZH_DOCS / n) for n in page_files(ZH_DOCS) if (EN_DOCS / n).is_file()]
+    for en, zh in pairs:
+        problems += compare(en, zh)
+    for problem in problems:
+        print(problem)
+    print(f"{len(pairs)} pages compared, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
