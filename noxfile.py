@@ -1,10 +1,10 @@
 """Task runner: tests, the documentation site, a local preview and the benchmarks.
 
     python -m nox -s tests   # lint, unit tests, every docs snippet, site build, browser tests
-    python -m nox -s docs    # every docs snippet, then `mkdocs build --strict` into site/
+    python -m nox -s docs    # every docs snippet, then both editions built strictly into site/
     python -m nox -s snippets -- 02-gradient   # only the snippets of matching pages
     python -m nox -s lint    # ruff on the code and on every ```python block of docs/
-    python -m nox -s serve   # preview on http://127.0.0.1:8000
+    python -m nox -s serve   # preview on http://127.0.0.1:8000 (`-- zh`: the Chinese edition)
     python -m nox -s bench   # benchmarks, results in benchmarks/results/
     python -m nox -s full-programs   # each tutorial's full program alone in a fresh interpreter
     python -m nox -s bench-readme    # time the README commands into benchmarks/results/
@@ -74,9 +74,15 @@ def install(session: nox.Session, extras: str) -> None:
     stamp.touch()
 
 
+#: The site's editions: each configuration and the folder of site/ it builds into. The
+#: English build empties site/ first, so it comes first; the Chinese edition inherits it.
+EDITIONS = (("mkdocs.yml", "site"), ("mkdocs.zh.yml", "site/zh"))
+
+
 def build_site(session: nox.Session) -> None:
-    """Build the site into site/ with warnings as errors."""
-    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=ENV)
+    """Build both editions into site/ (Chinese under site/zh/) with warnings as errors."""
+    for config, site_dir in EDITIONS:
+        session.run("mkdocs", "build", "--strict", "--config-file", config, "--site-dir", site_dir, env=ENV)
 
 
 def run_lint(session: nox.Session) -> None:
@@ -143,9 +149,14 @@ def snippets(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def serve(session: nox.Session) -> None:
-    """Preview the site on http://127.0.0.1:8000, rebuilding on every change."""
+    """Preview one edition on http://127.0.0.1:8000, rebuilding on every change.
+
+    `nox -s serve` serves the English pages, `nox -s serve -- zh` the Chinese ones (the
+    language switcher then leads outside the preview: build with `nox -s docs` to follow it).
+    """
     install(session, "test,docs")
-    session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", env=ENV)
+    config = "mkdocs.zh.yml" if "zh" in session.posargs else "mkdocs.yml"
+    session.run("mkdocs", "serve", "--config-file", config, "--dev-addr", "127.0.0.1:8000", env=ENV)
 
 
 @nox.session(python="3.11")

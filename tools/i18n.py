@@ -20,6 +20,7 @@ Run ``python -m tools.i18n`` to check every page (or ``python -m tools.i18n PAGE
 from __future__ import annotations
 
 import ast
+import posixpath
 import re
 import sys
 from dataclasses import dataclass
@@ -173,9 +174,14 @@ def with_english_anchors(zh_text: str, anchors: list[str]) -> str:
 
 
 def english_anchors(en_text: str, extensions: list, extension_configs: dict) -> list[str]:
-    """The anchors of an English page's headings, in order, as its build gives them."""
+    """The anchors of an English page's headings, in order, as its build gives them.
+
+    Only the extensions named in the configuration render it (those plugins add as
+    objects, such as mkdocstrings', would register the page's API entries a second time).
+    """
     import markdown
 
+    extensions = [name for name in extensions if isinstance(name, str)]
     body = re.sub(r"^---\n.*?\n---\n", "", en_text, count=1, flags=re.DOTALL)
     md = markdown.Markdown(extensions=extensions, extension_configs=extension_configs)
     md.convert(body)
@@ -184,6 +190,81 @@ def english_anchors(en_text: str, extensions: list, extension_configs: dict) -> 
         return [anchor for t in tokens for anchor in [t["id"], *flatten(t["children"])]]
 
     return flatten(md.toc_tokens)
+
+
+def is_zh(config) -> bool:
+    """Whether an MkDocs ``config`` builds the Chinese edition (its pages come from ``docs-zh/``)."""
+    return Path(config["docs_dir"]).resolve() == ZH_DOCS
+
+
+def site_prefix(config) -> str:
+    """Where an edition sits in the published site: ``""`` for English, ``"zh/"`` for Chinese."""
+    return "zh/" if is_zh(config) else ""
+
+
+def shared_static_files() -> list[str]:
+    """Files of ``docs/`` that both editions serve: everything that is not a page (KaTeX, CSS, JS)."""
+    pages = set(page_files(EN_DOCS))
+    return sorted(
+        p.relative_to(EN_DOCS).as_posix()
+        for p in EN_DOCS.rglob("*")
+        if p.is_file() and p.relative_to(EN_DOCS).as_posix() not in pages and p.suffix != ".md"
+    )
+
+
+def original(path: Path) -> Path | None:
+    """The English page a Chinese page translates (None for a page only the Chinese edition has)."""
+    english = counterpart(path)
+    return english if english.is_file() else None
+
+
+def alternates(src_uri: str, page_url: str, alternate: list[dict]) -> list[dict[str, str]]:
+    """The language switcher's links from one page: the same page in each edition, else its home.
+
+    ``alternate`` is ``extra.alternate`` of the configuration (each ``link`` the edition's
+    root, relative to this edition's root: ``./``, ``zh/``, ``../``); ``src_uri`` and
+    ``page_url`` are the page's source path and URL within its edition. The links are
+    relative, so the site works under any address and on a local server.
+    """
+    up = "../" * len([part for part in page_url.split("/")[:-1] if part])  # to this edition's root
+    links = []
+    for alt in alternate:
+        docs = ZH_DOCS if alt["lang"] == "zh" else EN_DOCS
+        exists = (docs / src_uri).is_file()
+        target = posixpath.normpath(posixpath.join(up or ".", alt["link"], page_url if exists else ""))
+        links.append({"name": alt["name"], "lang": alt["lang"], "href": target + "/" if target != "." else "./"})
+    return links
+
+
+GLOSSARY = ZH_DOCS / "glossary.md"
+
+
+def glossary() -> list[tuple[str, str, str]]:
+    """The glossary's rows: (English, 中文, link to the chapter that explains it, or "")."""
+    rows = []
+    for line in GLOSSARY.read_text(encoding="utf-8").split("\n"):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or len(cells) < 2 or cells[0] in ("English", "---"):
+            continue
+        link = re.search(r"\]\(([^)]+)\)", cells[2]) if len(cells) > 2 else None
+        rows.append((cells[0], cells[1], link.group(1) if link else ""))
+    return rows
+
+
+def search_terms() -> list[str]:
+    """The Chinese terms of the glossary as single words (``学习率调度器``, ``交叉熵`` ...).
+
+    The search index of the Chinese edition is cut into words by jieba, which splits
+    ``交叉熵`` into ``交叉`` and ``熵``, so a reader searching for the term would find
+    nothing. The build adds these terms to jieba's dictionary (``tools/mkdocs_hooks.py``).
+    """
+    terms = set()
+    for _, chinese, _ in glossary():
+        for part in re.split(r"[/、,，]", re.sub(r"[（(][^）)]*[）)]", "", chinese)):
+            part = part.strip().strip("`")
+            if part and re.search(r"[\u4e00-\u9fff]", part):
+                terms.add(part)
+    return sorted(terms)
 
 
 def main(argv: list[str]) -> int:

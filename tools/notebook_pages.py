@@ -32,7 +32,7 @@ from pathlib import Path
 
 import jupytext
 
-from tools import mnist_files, notebooks, snippets
+from tools import i18n, mnist_files, notebooks, snippets
 
 #: Environment variable naming the data root the notebooks read.
 DATA_ENV = "TORCHPRIMER_DATA"
@@ -82,8 +82,29 @@ def to_ipynb(source: Path) -> str:
     return notebooks.to_json(notebooks.with_setup_cell(jupytext.read(source)))
 
 
-def finish_page(html: str, page, site_dir: str) -> str:
-    """For a notebook page: drop the CDN MathJax loader, write the ``.ipynb``, add download and Colab buttons."""
+#: The words of a notebook page's button bar, per edition (``theme.language``).
+LABELS = {
+    "en": {
+        "ran": "This notebook ran from top to bottom when the site was built; the output below is its own.",
+        "ipynb": "Download notebook (.ipynb)",
+        "py": "Download source (.py)",
+        "colab": "Open in Colab",
+    },
+    "zh": {
+        "ran": "构建本站时，这个 Notebook 从头到尾运行了一遍；下面的输出就是那次运行的结果。",
+        "ipynb": "下载 Notebook（.ipynb）",
+        "py": "下载源文件（.py）",
+        "colab": "在 Colab 中打开",
+    },
+}
+
+
+def finish_page(html: str, page, site_dir: str, site_prefix: str = "", language: str = "en") -> str:
+    """For a notebook page: drop the CDN MathJax loader, write the ``.ipynb``, add download and Colab buttons.
+
+    ``site_prefix`` is the edition's folder in the published site (``""`` or ``"zh/"``),
+    which the Colab link needs; ``language`` picks the buttons' words.
+    """
     if not is_notebook(page):
         return html
     html = _MERMAID.sub("", _MATHJAX.sub("", html))
@@ -93,13 +114,15 @@ def finish_page(html: str, page, site_dir: str) -> str:
     (target_dir / f"{source.stem}.ipynb").write_text(to_ipynb(source), encoding="utf-8")
     html = _figures_to_files(html, target_dir, source.stem)
     # The notebook's path from the site root, which is also its path in the published branch.
-    colab = notebooks.colab_url(posixpath.join(posixpath.dirname(page.file.dest_uri), f"{source.stem}.ipynb"))
+    site_path = site_prefix + posixpath.join(posixpath.dirname(page.file.dest_uri), f"{source.stem}.ipynb")
+    labels = LABELS[language]
     buttons = (
         '<div class="primer-tested">'
-        "<span>This notebook ran from top to bottom when the site was built; the output below is its own.</span>"
-        f'<a class="md-button primer-download" href="{source.stem}.ipynb" download>Download notebook (.ipynb)</a>'
-        f'<a class="md-button" href="{source.name}" download>Download source (.py)</a>'
-        f'<a class="md-button primer-colab" href="{colab}" target="_blank" rel="noopener">Open in Colab</a>'
+        f"<span>{labels['ran']}</span>"
+        f'<a class="md-button primer-download" href="{source.stem}.ipynb" download>{labels["ipynb"]}</a>'
+        f'<a class="md-button" href="{source.name}" download>{labels["py"]}</a>'
+        f'<a class="md-button primer-colab" href="{notebooks.colab_url(site_path)}" target="_blank" '
+        f'rel="noopener">{labels["colab"]}</a>'
         "</div>"
     )
     match = re.search(r"</h1>", html)
@@ -138,6 +161,9 @@ def cache_key(source: Path, plugin_config: dict) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(snippets.cache_key(source).encode())
+    english = i18n.original(source) if source.resolve().is_relative_to(i18n.ZH_DOCS) else None
+    if english is not None:  # a translation shows the English notebook's run
+        digest.update(snippets.cache_key(english).encode())
     digest.update(Path(__file__).read_bytes())
     digest.update(f"mkdocs-jupyter {version('mkdocs-jupyter')} nbconvert {version('nbconvert')}".encode())
     digest.update(json.dumps(plugin_config, sort_keys=True, default=repr).encode())
@@ -163,8 +189,17 @@ def cache_render(page, plugin_config: dict) -> None:
     from mkdocs.structure.toc import get_toc
 
     source = Path(page.file.abs_src_path)
-    target = CACHE / f"{source.stem}.{cache_key(source, plugin_config)}.json"
-    execute = page.render
+    edition = "zh-" if source.resolve().is_relative_to(i18n.ZH_DOCS) else ""
+    target = CACHE / f"{edition}{source.stem}.{cache_key(source, plugin_config)}.json"
+    render_executed = page.render
+
+    def execute(config, files) -> None:
+        """mkdocs-jupyter's render (``execute: false``) of the notebook with its outputs filled in."""
+        page.file.abs_src_path = str(with_outputs(source))
+        try:
+            render_executed(config, files)
+        finally:
+            page.file.abs_src_path = str(source)
 
     def render(config, files) -> None:
         if target.is_file():
@@ -175,7 +210,7 @@ def cache_render(page, plugin_config: dict) -> None:
             return
         execute(config, files)
         CACHE.mkdir(parents=True, exist_ok=True)
-        for stale in CACHE.glob(f"{source.stem}.*.json"):
+        for stale in CACHE.glob(f"{edition}{source.stem}.*.json"):
             stale.unlink()
         payload = {"content": page.content, "toc": _toc_tokens(page.toc), "title": page.title}
         partial = target.with_suffix(".tmp")
@@ -183,3 +218,67 @@ def cache_render(page, plugin_config: dict) -> None:
         partial.replace(target)  # whole or absent, never half-written
 
     page.render = render
+
+
+def executed(source: Path) -> Path:
+    """The English notebook ``source`` run from top to bottom: an ``.ipynb`` with its outputs.
+
+    It runs in a fresh Jupyter kernel in the build's working folder (with
+    ``TORCHPRIMER_DATA`` from :func:`prepare_data_root`), and a raising cell fails the build
+    naming the cell. The result is kept in ``.cache/notebooks/`` under the page key
+    (:func:`snippets.cache_key`), so each notebook runs once per change, for both editions.
+    """
+    import nbclient
+    import nbformat
+
+    target = CACHE / f"{source.stem}.{snippets.cache_key(source)}.ipynb"
+    if target.is_file():
+        return target
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = nbclient.NotebookClient(notebook, timeout=1800, kernel_name="python3", allow_errors=False)
+    try:
+        client.execute(cwd=os.getcwd())
+    except nbclient.exceptions.CellExecutionError as error:
+        raise RuntimeError(f"{source}: a cell raised while the notebook ran:\n{error}") from None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.glob(f"{source.stem}.*.ipynb"):
+        stale.unlink()
+    partial = target.with_suffix(".tmp")
+    nbformat.write(notebook, partial)
+    partial.replace(target)  # whole or absent, never half-written
+    return target
+
+
+def with_outputs(source: Path) -> Path:
+    """The notebook ``source`` as an ``.ipynb`` holding the outputs of its tested run.
+
+    An English notebook is run (:func:`executed`). A Chinese one is not: it is checked
+    to hold the English notebook's code, cell by cell (:func:`i18n.compare`), and its
+    code cells get the English cells' outputs.
+    """
+    import nbformat
+
+    english = i18n.original(source) if source.resolve().is_relative_to(i18n.ZH_DOCS) else None
+    if english is None:
+        return executed(source)
+    problems = i18n.compare(english, source)
+    if problems:
+        raise RuntimeError("the Chinese notebook does not run the English notebook's code:\n" + "\n".join(problems))
+    ran = nbformat.read(executed(english), as_version=4)
+    notebook = jupytext.read(source)
+    for cell, tested in zip(_code_cells(notebook), _code_cells(ran), strict=True):
+        cell.outputs, cell.execution_count = tested.outputs, tested.execution_count
+    target = CACHE / f"zh-{source.stem}.{snippets.cache_key(source)}.{snippets.cache_key(english)[:8]}.ipynb"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.glob(f"zh-{source.stem}.*.ipynb"):
+        stale.unlink()
+    partial = target.with_suffix(".tmp")
+    nbformat.write(notebook, partial)
+    partial.replace(target)
+    return target
+
+
+def _code_cells(notebook) -> list:
+    """The code cells of a notebook, in order."""
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
