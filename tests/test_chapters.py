@@ -18,7 +18,7 @@ import mktestdocs
 import pytest
 import yaml
 
-from tools import snippets
+from tools import i18n, snippets
 
 ROOT = snippets.ROOT
 DOCS = snippets.DOCS
@@ -41,9 +41,13 @@ _Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix
 _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def nav_files() -> list[str]:
-    """Every file named in the nav of mkdocs.yml, relative to docs/."""
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Loader)
+#: Each edition: its configuration and its pages (the Chinese one inherits the English one).
+EDITIONS = {"en": ("mkdocs.yml", DOCS), "zh": ("mkdocs.zh.yml", i18n.ZH_DOCS)}
+
+
+def nav_files(config_name: str = "mkdocs.yml") -> list[str]:
+    """Every file named in the nav of the configuration ``config_name``, relative to its docs folder."""
+    config = yaml.load((ROOT / config_name).read_text(encoding="utf-8"), Loader=_Loader)
     found: list[str] = []
 
     def walk(item) -> None:
@@ -119,27 +123,57 @@ def budget_problems(text: str) -> list[str]:
     return []
 
 
-def test_every_page_is_in_the_nav() -> None:
-    in_nav = set(nav_files())
-    pages = {page.relative_to(DOCS).as_posix() for page in snippets.pages()}
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_page_is_in_the_nav(edition: str) -> None:
+    config, docs = EDITIONS[edition]
+    in_nav = set(nav_files(config))
+    pages = {page.relative_to(docs).as_posix() for page in docs.rglob("*.md")}
     missing = sorted(pages - in_nav)
     assert not missing, (
-        "pages under docs/ that are not in the nav of mkdocs.yml (readers cannot reach them): " + ", ".join(missing)
+        f"pages under {docs.name}/ that are not in the nav of {config} (readers cannot reach them): "
+        + ", ".join(missing)
     )
 
 
-def test_every_tutorial_is_listed_on_the_home_page() -> None:
-    home = (DOCS / "index.md").read_text(encoding="utf-8")
-    unlisted = [_rel(page) for page in TUTORIALS if f"](tutorials/{page.name})" not in home]
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_tutorial_is_listed_on_the_home_page(edition: str) -> None:
+    _, docs = EDITIONS[edition]
+    home = (docs / "index.md").read_text(encoding="utf-8")
+    tutorials = sorted((docs / "tutorials").glob("*.md"))
+    unlisted = [_rel(page) for page in tutorials if f"](tutorials/{page.name})" not in home]
     assert not unlisted, (
-        f"tutorials with no link in the chapter table of docs/index.md: {unlisted}; "
+        f"tutorials with no link in the chapter table of {docs.name}/index.md: {unlisted}; "
         "add a row `| [N. Title](tutorials/NN-name.md) | what the reader learns |`"
     )
 
 
-def test_every_nav_entry_exists() -> None:
-    missing = [entry for entry in nav_files() if not (DOCS / entry).is_file()]
-    assert not missing, f"nav entries of mkdocs.yml with no file under docs/: {missing}"
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_nav_entry_exists(edition: str) -> None:
+    config, docs = EDITIONS[edition]
+    missing = [entry for entry in nav_files(config) if not (docs / entry).is_file()]
+    assert not missing, f"nav entries of {config} with no file under {docs.name}/: {missing}"
+
+
+def test_both_editions_list_the_same_pages_in_the_same_order() -> None:
+    """The Chinese nav is the English one, plus the pages only the Chinese edition has."""
+    english = nav_files("mkdocs.yml")
+    chinese = [entry for entry in nav_files("mkdocs.zh.yml") if entry not in i18n.ZH_ONLY]
+    assert chinese == english, f"mkdocs.zh.yml's nav differs from mkdocs.yml's: {chinese} against {english}"
+
+
+@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_chinese_chapter_keeps_the_number(page: Path) -> None:
+    """A translated chapter's ``# N. ...`` title carries the English chapter's number."""
+    chinese = i18n.counterpart(page)
+    if not chinese.is_file():
+        pytest.fail(f"{_rel(page)} has no Chinese page at {_rel(chinese)}")
+    number = re.compile(r"^# (\d+)\. ", re.MULTILINE)
+    english_number = number.search(page.read_text(encoding="utf-8"))
+    chinese_number = number.search(chinese.read_text(encoding="utf-8"))
+    assert chinese_number is not None, f"{_rel(chinese)}: the title does not start with `# N. `"
+    assert chinese_number.group(1) == english_number.group(1), (
+        f"{_rel(chinese)} is chapter {chinese_number.group(1)}, its English page chapter {english_number.group(1)}"
+    )
 
 
 @pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])

@@ -118,7 +118,7 @@ def compare(en: Path, zh: Path) -> list[str]:
     Checked: the same number of code blocks, each the same program (comments aside); for
     Markdown pages, the same headings (count and levels, in order) and front matter.
     """
-    shown = zh.relative_to(ROOT).as_posix() if zh.is_relative_to(ROOT) else str(zh)
+    shown, english = _shown(zh), _shown(en)
     problems: list[str] = []
     en_blocks, zh_blocks = code_blocks(en), code_blocks(zh)
     if len(en_blocks) != len(zh_blocks):
@@ -132,7 +132,7 @@ def compare(en: Path, zh: Path) -> list[str]:
         if not same:
             problems.append(
                 f"{shown}:{b.line}: block {number} is not the program of the English block at "
-                f"{en.relative_to(ROOT).as_posix()}:{a.line} (only comments may differ)"
+                f"{english}:{a.line} (only comments may differ)"
             )
     if en.suffix == ".md":
         en_text, zh_text = en.read_text(encoding="utf-8"), zh.read_text(encoding="utf-8")
@@ -145,6 +145,12 @@ def compare(en: Path, zh: Path) -> list[str]:
                 f"{[h.level for h in zh_heads]} against {[h.level for h in en_heads]}"
             )
     return problems
+
+
+def _shown(path: Path) -> str:
+    """A page's path as messages name it: from the repository root when it is inside it."""
+    path = path.resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
 def missing() -> list[str]:

@@ -200,6 +200,9 @@ def cache_render(page, plugin_config: dict) -> None:
             render_executed(config, files)
         finally:
             page.file.abs_src_path = str(source)
+        english = i18n.original(source) if edition else None
+        if english is not None:
+            page.content, page.toc = with_english_heading_ids(page.content, page.toc, english)
 
     def render(config, files) -> None:
         if target.is_file():
@@ -277,6 +280,37 @@ def with_outputs(source: Path) -> Path:
     nbformat.write(notebook, partial)
     partial.replace(target)
     return target
+
+
+_HEADING = re.compile(r'<h(?P<level>[1-6]) id="[^"]*">(?P<title>.*?)<a class="anchor-link" href="#[^"]*">')
+
+
+def with_english_heading_ids(content: str, toc, english: Path):
+    """A Chinese notebook page's HTML and table of contents with the English notebook's anchors.
+
+    mkdocs-jupyter makes a heading's id from its text with the non-ASCII letters dropped,
+    so Chinese headings get empty or numbered ids that their table of contents does not
+    match. The n-th heading gets the English notebook's n-th anchor instead, as the
+    Markdown pages do (:func:`i18n.with_english_anchors`), so links work in both editions.
+    """
+    from mkdocs.structure.toc import get_toc
+
+    prose = "\n\n".join(cell.source for cell in jupytext.read(english).cells if cell.cell_type == "markdown")
+    anchors = iter(i18n.english_anchors(prose, ["toc"], {}))
+
+    def renamed(match: re.Match[str]) -> str:
+        anchor = next(anchors, None)
+        if anchor is None:
+            raise RuntimeError(f"{english}: the Chinese notebook has more headings than the English one")
+        return f'<h{match.group("level")} id="{anchor}">{match.group("title")}<a class="anchor-link" href="#{anchor}">'
+
+    content = _HEADING.sub(renamed, content)
+    ids = iter(re.findall(r'<h[1-6] id="([^"]*)">', content))
+
+    def retarget(tokens: list[dict]) -> list[dict]:
+        return [dict(token, id=next(ids, token["id"]), children=retarget(token["children"])) for token in tokens]
+
+    return content, get_toc(retarget(_toc_tokens(toc)))
 
 
 def _code_cells(notebook) -> list:

@@ -159,7 +159,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     pages = site_pages()
     groups = {
         "site_page": pages,
-        "tutorial_page": [p for p in pages if p.startswith("tutorials/")],
+        "tutorial_page": [p for p in pages if p.startswith(("tutorials/", "zh/tutorials/"))],
         "notebook_page": [p for p in pages if _offers_notebook(p)],
     }
     for name, values in groups.items():

@@ -20,13 +20,17 @@ from conftest import SCREENSHOTS, Visit, open_tab, page_url
 
 from tools import notebooks
 
-#: Where the search test expects to find CrossEntropyLoss.
+#: Where the search tests expect to find CrossEntropyLoss (English) and 交叉熵 (Chinese).
 LOSS_CHAPTER = "tutorials/06-loss-functions/"
 #: The copy button of a code block (Material 9.7+ ``md-code__button``; older ``md-clipboard``).
 COPY_BUTTON = "button.md-code__button[data-md-type=copy], button.md-clipboard"
 BANNER = re.compile(
     r"Tested with torch \d+\.\d+\S* and torchvision \d+\.\d+\S* on \d{4}-\d{2}-\d{2}; "
     r"the code on this page ran in \d+\.\d s"
+)
+BANNER_ZH = re.compile(
+    r"已在 torch \d+\.\d+\S* 和 torchvision \d+\.\d+\S* 下测试（\d{4}-\d{2}-\d{2}）；"
+    r"本页代码在构建机器的 CPU 上运行了 \d+\.\d 秒"
 )
 
 
@@ -83,7 +87,8 @@ def test_tutorial_shows_tested_with_banner(tutorial_page: str, page_visit: Visit
     banner = page_visit.banner
     assert banner["count"] == 1, f"{tutorial_page} has {banner['count']} 'tested with' banners, not 1"
     assert banner["visible"], f"{tutorial_page}: the banner is hidden"
-    assert BANNER.search(banner["text"]), f"{tutorial_page}: {banner['text']!r}"
+    expected = BANNER_ZH if tutorial_page.startswith("zh/") else BANNER
+    assert expected.search(banner["text"]), f"{tutorial_page}: {banner['text']!r}"
     assert banner["download_visible"], f"{tutorial_page}: the banner's notebook download is hidden"
 
 
@@ -119,20 +124,78 @@ def test_copy_button_copies_the_code(browser, site_url: str, site_dir: Path) -> 
     browser.run(check())
 
 
-def test_search_finds_cross_entropy_loss(browser, site_url: str) -> None:
-    async def check() -> None:
+def _search(browser, site_url: str, start: str, query: str) -> list[str]:
+    """Type ``query`` into the search box of ``start`` and return the results' addresses."""
+
+    async def check() -> list[str]:
         context = await browser.new_context()
         try:
-            tab = await open_tab(context, page_url(site_url, "index.html"))
+            tab = await open_tab(context, page_url(site_url, start))
             box = tab.locator("input.md-search__input")
             await box.click()
-            await box.press_sequentially("CrossEntropyLoss", delay=20)
+            await box.press_sequentially(query, delay=20)
             results = tab.locator(".md-search-result__list a")
             await results.first.wait_for(timeout=20_000)
             hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
-            assert any(LOSS_CHAPTER in href for href in hrefs), (
-                f"searching CrossEntropyLoss finds no result in {LOSS_CHAPTER}; results: {hrefs}"
+            assert not tab.errors, tab.errors
+            return hrefs
+        finally:
+            await context.close()
+
+    return browser.run(check())
+
+
+def test_search_finds_cross_entropy_loss(browser, site_url: str) -> None:
+    hrefs = _search(browser, site_url, "index.html", "CrossEntropyLoss")
+    assert any(LOSS_CHAPTER in href and "/zh/" not in href for href in hrefs), (
+        f"searching CrossEntropyLoss finds no result in {LOSS_CHAPTER}; results: {hrefs}"
+    )
+
+
+def test_chinese_search_finds_the_loss_chapter(browser, site_url: str) -> None:
+    """交叉熵 (cross-entropy) is one word of the Chinese index, found in the Chinese loss chapter."""
+    hrefs = _search(browser, site_url, "zh/index.html", "交叉熵")
+    assert any(LOSS_CHAPTER in href for href in hrefs), (
+        f"searching 交叉熵 on the Chinese edition finds no result in zh/{LOSS_CHAPTER}; results: {hrefs}"
+    )
+    assert all("/zh/" in href or not href.startswith(site_url) for href in hrefs), hrefs
+
+
+def test_pages_declare_their_language(site_dir: Path) -> None:
+    """``<html lang>`` is zh on every page of site/zh/ and en on every other page."""
+    wrong = []
+    for page in sorted(site_dir.rglob("*.html")):
+        name = page.relative_to(site_dir).as_posix()
+        match = re.search(r"<html[^>]*\blang=\"([^\"]+)\"", page.read_text(encoding="utf-8"))
+        expected = "zh" if name.startswith("zh/") else "en"
+        if match is None or match.group(1) != expected:
+            wrong.append(f"{name}: lang={match.group(1) if match else None}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_language_switcher_leads_to_the_same_page(browser, site_url: str) -> None:
+    """From a chapter, 中文 opens the same chapter in Chinese, and English leads back to it."""
+    page = "tutorials/06-loss-functions/index.html"
+
+    async def switch(tab, name: str) -> None:
+        await tab.locator("button[aria-label] + .md-select__inner, .md-select").first.hover()
+        link = tab.locator(f"a.md-select__link:text-is('{name}')")
+        await link.click()
+        await tab.wait_for_load_state("load")
+
+    async def check() -> None:
+        context = await browser.new_context()
+        try:
+            tab = await open_tab(context, page_url(site_url, page) + "#step-3-the-shapes-cross-entropy-expects")
+            await switch(tab, "中文")
+            assert tab.url == page_url(site_url, "zh/" + page), tab.url
+            assert await tab.evaluate("() => document.documentElement.lang") == "zh"
+            assert await tab.locator("#step-3-the-shapes-cross-entropy-expects").count() == 1, (
+                "the Chinese page lacks the English section anchor"
             )
+            await switch(tab, "English")
+            assert tab.url == page_url(site_url, page), tab.url
+            assert await tab.evaluate("() => document.documentElement.lang") == "en"
             assert not tab.errors, tab.errors
         finally:
             await context.close()
