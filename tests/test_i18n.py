@@ -232,3 +232,15 @@ def test_chinese_edition_serves_the_english_static_files() -> None:
     shared = i18n.shared_static_files()
     assert "assets/katex/katex.min.js" in shared and "stylesheets/primer.css" in shared
     assert not any(name.endswith(".md") for name in shared)
+
+
+def test_line_breaks_between_chinese_characters_are_joined() -> None:
+    text = (
+        "训练需要\n一个数字，\n`loss` 是\n它。\n\n"
+        "```python\n# 注释\n# 第二行\nx = 1\n```\n\n"
+        '!!! note "提示"\n    第一行\n    第二行\n'
+    )
+    joined = i18n.join_cjk_lines(text)
+    assert joined.startswith("训练需要一个数字，\n`loss` 是它。\n"), joined
+    assert "# 注释\n# 第二行\n" in joined, "code keeps its lines"
+    assert "    第一行第二行\n" in joined, "an admonition's lines are joined without its indentation"

@@ -179,6 +179,23 @@ def with_english_anchors(zh_text: str, anchors: list[str]) -> str:
     return "\n".join(lines)
 
 
+#: A Chinese character or full-width punctuation mark (CJK ideographs, CJK punctuation, full-width forms).
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef\u201c\u201d\u2018\u2019\u2026\u2014"
+_CJK_LINE_BREAK = re.compile(rf"(?<=[{_CJK}])\n[ \t]*(?=[{_CJK}])")
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """Join the lines of a paragraph where both sides of the break are Chinese.
+
+    Markdown turns a line break inside a paragraph into a space, which a browser shows
+    between two Chinese characters ("训练 需要") where Chinese has none. Pages are
+    written with short lines for easy review, so the build joins them; code is left as
+    it is (comments in fenced blocks keep their lines).
+    """
+    parts = re.split(r"(^[ \t]*(?:`{3,}|~{3,}).*?^[ \t]*(?:`{3,}|~{3,})[ \t]*$)", markdown, flags=re.M | re.S)
+    return "".join(part if index % 2 else _CJK_LINE_BREAK.sub("", part) for index, part in enumerate(parts))
+
+
 def english_anchors(en_text: str, extensions: list, extension_configs: dict) -> list[str]:
     """The anchors of an English page's headings, in order, as its build gives them.
 

@@ -107,7 +107,8 @@ def on_files(files, config):
 def on_page_markdown(markdown: str, page, config, files) -> str:
     """Insert outputs, figures, the tested-with line and the notebook button; then benchmark tables.
 
-    A Chinese page first gets its English page's heading anchors.
+    A Chinese page first gets its English page's heading anchors, and last has the line
+    breaks between Chinese characters removed (:func:`i18n.join_cjk_lines`).
     """
     if i18n.is_zh(config):
         english = i18n.original(Path(page.file.abs_src_path))
@@ -116,6 +117,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             anchors = i18n.english_anchors(text, config.markdown_extensions, config.mdx_configs)
             markdown = i18n.with_english_anchors(markdown, anchors)
     markdown = _insert_outputs(markdown, page, config)
+    if i18n.is_zh(config):
+        markdown = i18n.join_cjk_lines(markdown)  # after the outputs: it changes line numbers
     return benchmark_tables.render_placeholders(markdown, page=f"{Path(config.docs_dir).name}/{page.file.src_uri}")
 
 

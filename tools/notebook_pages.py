@@ -258,7 +258,8 @@ def with_outputs(source: Path) -> Path:
 
     An English notebook is run (:func:`executed`). A Chinese one is not: it is checked
     to hold the English notebook's code, cell by cell (:func:`i18n.compare`), and its
-    code cells get the English cells' outputs.
+    code cells get the English cells' outputs; its prose lines are joined like the
+    Chinese pages' (:func:`i18n.join_cjk_lines`).
     """
     import nbformat
 
@@ -272,6 +273,9 @@ def with_outputs(source: Path) -> Path:
     notebook = jupytext.read(source)
     for cell, tested in zip(_code_cells(notebook), _code_cells(ran), strict=True):
         cell.outputs, cell.execution_count = tested.outputs, tested.execution_count
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = i18n.join_cjk_lines(cell.source)  # no spaces between Chinese characters
     target = CACHE / f"zh-{source.stem}.{snippets.cache_key(source)}.{snippets.cache_key(english)[:8]}.ipynb"
     CACHE.mkdir(parents=True, exist_ok=True)
     for stale in CACHE.glob(f"zh-{source.stem}.*.ipynb"):
