@@ -86,12 +86,17 @@ def build_site(session: nox.Session) -> None:
 
 
 def run_lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check on the code, then ruff on every docs block.
+    """ruff check and ruff format --check on the code, ruff on every docs block, the translations.
 
-    All three run even when one fails, so one run lists every finding.
+    All four run even when one fails, so one run lists every finding.
     """
     failed = []
-    commands = (["ruff", "check", *LINTED], ["ruff", "format", "--check", *LINTED], ["python", "-m", "tools.lint_docs"])
+    commands = (
+        ["ruff", "check", *LINTED],
+        ["ruff", "format", "--check", *LINTED],
+        ["python", "-m", "tools.lint_docs"],
+        ["python", "-m", "tools.i18n"],  # each Chinese page runs its English page's code
+    )
     for command in commands:
         try:
             session.run(*command, env=ENV)
