@@ -44,7 +44,7 @@ print("torchprimer", torchprimer.__version__, "| torch", torch.__version__.split
 # %% [markdown]
 # ## 数据
 #
-# `preload_mnist` 把一个数据划分读取一次，应用与 torchvision 变换相同的 `ToTensor` 和 `Normalize`，
+# `preload_mnist` 把训练集或测试集读取一次，应用与 torchvision 变换相同的 `ToTensor` 和 `Normalize`，
 # 并把结果以张量形式保存在内存中：这样每一轮只需对张量做切片，而不必再把 60,000 张图像重新转换一遍。
 # 如果 `ROOT` 中没有这四个文件，`download=True` 会在第一次使用时下载它们。用设定了随机种子的随机顺序
 # 排列训练图像，就得到验证集（前 `VAL_IMAGES` 张）和用于训练的图像（其余的图像，或接下来的
