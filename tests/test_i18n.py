@@ -216,12 +216,13 @@ def test_glossary_terms_are_searched_as_words() -> None:
     assert tokenizer.lcut("交叉熵损失") == ["交叉熵", "损失"]
 
 
-@pytest.mark.parametrize("row", i18n.glossary(), ids=[row[0] for row in i18n.glossary()])
+GLOSSARY_TERMS = [row for row in i18n.glossary() if row[2]]  # the fixed phrases of the pages link nowhere
+
+
+@pytest.mark.parametrize("row", GLOSSARY_TERMS, ids=[row[0] for row in GLOSSARY_TERMS])
 def test_glossary_links_where_the_term_is_explained(row: tuple[str, str, str]) -> None:
     """The English page a glossary row links to uses the English term."""
     english, _, link = row
-    if not link:
-        pytest.skip("a fixed phrase of the pages, not a term")
     text = (i18n.EN_DOCS / link).read_text(encoding="utf-8").lower()
     words = [w.strip() for w in re.split(r"[,/()]", english) if w.strip()]
     absent = [w for w in words if w.lower() not in text]
