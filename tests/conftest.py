@@ -36,14 +36,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: The tests that wait for a notebook's Run All in its own Jupyter kernel (tests/test_notebooks_run.py).
+RUN_ALL_TEST = "test_notebook_runs_top_to_bottom"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``mnist`` every test that uses the ``mnist_root`` fixture, so ``-m "not mnist"`` is a fast subset.
+    """Mark ``mnist`` every test that uses the ``mnist_root`` fixture, so ``-m "not mnist"`` is a fast subset;
+    order the notebook tests so the notebooks run while the other tests do.
 
     Docs pages that read MNIST are marked where they are parametrized (``tests/test_docs.py``).
+
+    The notebooks run in kernels of their own, started by the first test of
+    ``tests/test_notebooks_run.py``; each Run All test only waits for its notebook. So that
+    module's other tests come first, its Run All tests last, and the rest of the suite
+    runs while the kernels work: the machine's cores stay busy instead of one process
+    waiting on the notebooks at the end.
     """
     for item in items:
         if "mnist_root" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.mnist)
+    notebook_module = [item for item in items if item.module.__name__ == "test_notebooks_run"]
+    waits = [item for item in notebook_module if getattr(item, "originalname", "") == RUN_ALL_TEST]
+    first = [item for item in notebook_module if item not in waits]
+    others = [item for item in items if item not in notebook_module]
+    items[:] = first + others + waits
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

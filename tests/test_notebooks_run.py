@@ -118,6 +118,18 @@ def notebook_runs(
     return runs
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _start_notebooks_early(request: pytest.FixtureRequest) -> None:
+    """Start the selected notebooks when this module's first test runs.
+
+    ``conftest.py`` puts this module's quick tests first and its Run All tests last, so
+    the kernels work while the rest of the suite runs. The fixture is looked up only when
+    a Run All test is selected, so the quick tests need no MNIST files (``-m "not mnist"``).
+    """
+    if any(getattr(item, "originalname", "") == "test_notebook_runs_top_to_bottom" for item in request.session.items):
+        request.getfixturevalue("notebook_runs")
+
+
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_SOURCES))
 def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, tuple[nbformat.NotebookNode, Future]]) -> None:
     path = NOTEBOOK_SOURCES[name]
