@@ -51,8 +51,9 @@ ENV = {
     "PYTHONHASHSEED": "0",
     "NO_MKDOCS_2_WARNING": "1",
     # The project's own defaults (synthetic CIFAR-10 stand-in, sleeping OpenMP threads,
-    # ...), from tools/settings.py; the tests and the build apply the same ones themselves.
-    **_settings().defaults(),
+    # ...), from tools/settings.py, unless the caller set them; the tests and the build
+    # apply the same ones themselves.
+    **{name: os.environ.get(name, value) for name, value in _settings().defaults().items()},
 }
 
 #: What `lint` checks with ruff (the docs blocks are linted by tools/lint_docs.py).

@@ -45,6 +45,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TORCHPRIMER_DATA", None, "Data root the executed notebooks read; the build sets a scratch copy."),
     Setting("TORCHPRIMER_SITE_DIR", None, "Built site the browser tests check; default: site/."),
     Setting("TORCHPRIMER_CHROMIUM", None, "Chromium binary for the browser tests; default: found on PATH."),
+    Setting(
+        "TORCHPRIMER_SCREENSHOTS",
+        "top",
+        "Screenshots the browser tests save: top (the first screen of each page, the whole page "
+        "where a check fails) or full (every page whole; about a quarter slower).",
+    ),
     Setting("TORCHPRIMER_BENCHMARK_RESULTS", None, "Folder of benchmark results the pages render."),
     Setting("TORCHPRIMER_DIST_TIMEOUT", None, "Seconds a torchrun process waits for the others (torchprimer)."),
     Setting(

@@ -14,7 +14,8 @@ Speed: one Chromium serves the whole run. Every page is opened once, in a fresh 
 context (an empty cache, as a first visit), and that one visit records what every
 per-page test checks: console errors, requests leaving the machine, math, images, the
 "tested with" banner, the notebook download and the files loaded; it also saves a
-full-page screenshot (``test-artifacts/screenshots/``) and its own timing per step
+screenshot (``test-artifacts/screenshots/``: the first screen, or the whole page where a
+check fails or ``TORCHPRIMER_SCREENSHOTS=full``) and its own timing per step
 (``test-artifacts/site-visits.json``). ``PARALLEL_PAGES``
 pages are visited at a time (Playwright's async API on one event loop), and each visit
 waits for specific conditions (math typeset, images and fonts loaded, no request in
@@ -62,6 +63,10 @@ def _site_path() -> str:
 #: Where the site lives on its server: the local server serves it under the same path.
 SITE_PATH = _site_path()
 SCREENSHOTS = ARTIFACTS / "screenshots"
+#: ``top``: each page's first screen, whole pages only where a check fails; ``full``: every page whole.
+SCREENSHOT_MODE = settings.get("TORCHPRIMER_SCREENSHOTS")
+if SCREENSHOT_MODE not in ("top", "full"):
+    raise pytest.UsageError(f"TORCHPRIMER_SCREENSHOTS must be top or full, not {SCREENSHOT_MODE!r}")
 
 #: Pages visited at the same time, each in its own context of the one browser.
 PARALLEL_PAGES = 4
@@ -359,11 +364,29 @@ class Visit:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in test-artifacts/site-visits.json
 
+    def has_problems(self) -> bool:
+        """Whether a rendering check of the page fails (its tests say which): it is then shot whole."""
+        math = self.math or {}
+        found = (self.errors, self.broken_images, self.blocked, *(math.get(k) for k in ("unrendered", "failed", "raw")))
+        return any(found)
+
     def lap(self, name: str, since: float) -> float:
         """Record the seconds of step ``name`` begun at ``since``; return now."""
         now = time.perf_counter()
         self.phases[name] = round(now - since, 2)
         return now
+
+
+async def _screenshot(tab, page: str, whole: bool) -> None:
+    """Save a JPEG of the page under ``test-artifacts/screenshots/``: its first screen, or all of it.
+
+    A whole long page costs the browser about a quarter of the visit, so by default only
+    pages with a problem are taken whole (``TORCHPRIMER_SCREENSHOTS=full`` takes every
+    page whole). JPEG, because encoding a long page as PNG costs more than the rest of a visit.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / (page.removesuffix(".html").replace("/", "__") + ".jpg")
+    await tab.screenshot(path=str(path), full_page=whole, type="jpeg", quality=70)
 
 
 async def _settle(tab, in_flight: set) -> None:
@@ -411,11 +434,6 @@ async def visit(browser: Browser, base: str, site: Path, page: str, downloads: P
         lap = record.lap("load", start)
         await _settle(tab, in_flight)
         lap = record.lap("settle", lap)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        # JPEG: encoding a long page as PNG costs the browser more than everything else on the visit.
-        screenshot = SCREENSHOTS / (page.removesuffix(".html").replace("/", "__") + ".jpg")
-        await tab.screenshot(path=str(screenshot), full_page=True, type="jpeg", quality=70)
-        lap = record.lap("screenshot", lap)
         record.math = await tab.evaluate(MATH_STATE)
         record.broken_images = await tab.evaluate(BROKEN_IMAGES)
         record.banner = await tab.evaluate(BANNER_STATE)
@@ -429,8 +447,11 @@ async def visit(browser: Browser, base: str, site: Path, page: str, downloads: P
             target = downloads / f"{page.replace('/', '__')}--{download.suggested_filename}"
             await download.save_as(target)
             record.notebook_text = target.read_text(encoding="utf-8")
-        record.lap("checks and download", lap)
+        lap = record.lap("checks and download", lap)
         record.errors = list(tab.errors)
+        record.blocked = list(context.offline.blocked)
+        await _screenshot(tab, page, whole=SCREENSHOT_MODE == "full" or record.has_problems())
+        record.lap("screenshot", lap)
     except Exception as error:  # noqa: BLE001 - the page's tests report it, naming the page
         record.failure = f"{type(error).__name__}: {error}"
     finally:

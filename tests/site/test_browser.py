@@ -3,7 +3,8 @@
 Every page is opened once from a local server in headless Chromium (``conftest.py``:
 the ``visits`` fixture). Each one must render its math with KaTeX (no raw TeX left in the
 text), log no console error, show no broken image, and load nothing from outside the
-machine; a full-page screenshot of each is saved under ``test-artifacts/screenshots/`` (JPEG).
+machine; a screenshot of each is saved under ``test-artifacts/screenshots/`` (JPEG: its first
+screen, the whole page where a check fails or with ``TORCHPRIMER_SCREENSHOTS=full``).
 Every tutorial shows the "tested with" banner, and every page that offers a notebook
 delivers a valid one. Then the interactive parts, each on its own tab: the copy button,
 search and the dark-mode toggle.
