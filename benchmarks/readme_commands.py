@@ -20,6 +20,7 @@ They mean something only on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -75,6 +76,23 @@ def reader_environment() -> dict[str, str]:
     return env
 
 
+def _keep_other_rows(previous: Path, rows: list[dict]) -> list[dict]:
+    """``rows``, then the rows of ``previous`` for the commands and modes not timed now.
+
+    With ``--only docs`` the record keeps the last ``tests`` figures, each with the date
+    it was measured, instead of losing them.
+    """
+    if not previous.is_file():
+        return rows
+    timed = {(row["command"], row["mode"]) for row in rows}
+    kept = [
+        row
+        for row in json.loads(previous.read_text(encoding="utf-8"))["rows"]
+        if (row["command"], row["mode"]) not in timed
+    ]
+    return rows + [{**row, "date": row.get("date", "")} for row in kept]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also time each command in a fresh clone")
@@ -109,20 +127,22 @@ def main(argv: list[str] | None = None) -> int:
             time_command(command, common.ROOT, env, logs / f"{name}-warmup.log")
         print(f"{name}: warm run ...", flush=True)
         warm = time_command(command, common.ROOT, env, logs / f"{name}-warm.log")
-        rows.append({"command": name, "mode": "warm", **warm})
+        rows.append({"command": name, "mode": "warm", **warm, "date": time.strftime("%Y-%m-%d %H:%M")})
         print(f"  {warm['seconds']} s, exit status {warm['exit_status']}", flush=True)
         if args.cold:
             with tempfile.TemporaryDirectory(prefix="torchprimer-cold-") as scratch:
                 checkout = clone(Path(scratch) / "repo")
                 print(f"{name}: cold run in {checkout} ...", flush=True)
                 cold = time_command(command, checkout, env, logs / f"{name}-cold.log")
-            rows.append({"command": name, "mode": "cold", **cold})
+            rows.append({"command": name, "mode": "cold", **cold, "date": time.strftime("%Y-%m-%d %H:%M")})
             print(f"  {cold['seconds']} s, exit status {cold['exit_status']}", flush=True)
+    rows = _keep_other_rows(args.out / f"{NAME}.json", rows)
     columns = [
         {"key": "command", "label": "README command"},
         {"key": "mode", "label": "run"},
         {"key": "seconds", "label": "wall time (s)"},
         {"key": "exit_status", "label": "exit status"},
+        {"key": "date", "label": "measured"},
     ]
     notes = (
         "Wall time of each command as the README writes it. Warm: in the working checkout, after one untimed run; "
