@@ -204,6 +204,25 @@ def test_language_switcher_leads_to_the_same_page(browser, site_url: str) -> Non
     browser.run(check())
 
 
+def test_requests_to_other_hosts_fail_and_are_recorded(browser, site_url: str) -> None:
+    """Guards the no-outside-request check: a request by name or by address fails, and is listed."""
+    outside = ["https://cdn.example.com/lib.js", "http://10.255.255.1/image.png"]
+
+    async def check() -> None:
+        context = await browser.new_context()
+        try:
+            tab = await open_tab(context, page_url(site_url, "index.html"))
+            fetched = await tab.evaluate(
+                "async urls => Promise.all(urls.map(u => fetch(u).then(() => true, () => false)))", outside
+            )
+            assert fetched == [False, False], f"a request left the machine: {dict(zip(outside, fetched))}"
+            assert context.offline.blocked == outside, context.offline.blocked
+        finally:
+            await context.close()
+
+    browser.run(check())
+
+
 def test_dark_mode_toggle(browser, site_url: str) -> None:
     scheme = "() => document.body.getAttribute('data-md-color-scheme')"
 
