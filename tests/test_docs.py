@@ -14,8 +14,11 @@ does that only with ``pytest --fresh-interpreter`` (``python -m nox -s full-prog
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import mktestdocs
@@ -123,6 +126,38 @@ def test_time_budget_counts_cpu_time_not_waiting(tmp_path: Path) -> None:
     result = snippets.run_page(page)
     assert result.cpu_seconds > 0.3  # the subprocess's work counts
     assert result.cpu_seconds < result.seconds - 0.8  # the second of sleep does not
+
+
+def test_a_subprocess_ended_beside_a_page_is_not_charged_to_it(tmp_path: Path) -> None:
+    """A subprocess that is not the page's (a notebook test's kernel) is reaped only once the page is done.
+
+    A thread reaps a CPU-burning subprocess while the page sleeps, holding
+    ``snippets.PAGE_RUNNING`` as the notebook tests do; without the lock, the burner's
+    CPU time would be charged to the page.
+    """
+    started = tmp_path / "started"
+    burner = subprocess.Popen([sys.executable, "-c", "sum(range(40_000_000))"])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def reap() -> None:
+        while not started.exists():  # the page's code is running, so it holds the lock
+            time.sleep(0.01)
+        with snippets.PAGE_RUNNING:
+            burner.wait()
+
+    page = tmp_path / "page.md"
+    page.write_text(
+        f"```python\nimport time\nfrom pathlib import Path\n\nPath({str(started)!r}).touch()\ntime.sleep(2.0)\n```\n",
+        encoding="utf-8",
+    )
+    reaper = threading.Thread(target=reap)
+    reaper.start()
+    result = snippets.run_page(page)
+    reaper.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    burned = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert burned > 0.3, f"the burner used only {burned:.2f} s of CPU: the check would prove nothing"
+    assert result.cpu_seconds < 0.2, f"the page was charged {result.cpu_seconds:.2f} s of another process's CPU"
 
 
 @pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])

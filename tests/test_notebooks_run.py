@@ -65,13 +65,26 @@ def limit_seconds(path: Path) -> float:
     return BUDGET_FACTOR * budget + STARTUP_SECONDS
 
 
+class _KernelClient(nbclient.NotebookClient):
+    """A notebook client that ends its kernel only while no docs page is running.
+
+    The kernels run beside the other tests (``conftest.py``). A page's CPU budget counts
+    the CPU time of the subprocesses reaped while it runs (``snippets.cpu_time``), so a
+    kernel ending then would be charged to the page; it waits for the page instead.
+    """
+
+    async def _async_cleanup_kernel(self) -> None:
+        with snippets.PAGE_RUNNING:
+            await super()._async_cleanup_kernel()
+
+
 def run_notebook(notebook: nbformat.NotebookNode, folder: Path, limit: float, threads: int) -> float:
     """Run every cell of ``notebook`` in a fresh kernel working in ``folder``; return the seconds taken."""
     env = {key: value for key, value in os.environ.items() if key != notebook_pages.DATA_ENV}
     # The project's defaults (tools/settings.py): no network, so CIFAR-10 is the announced stand-in.
     settings.apply_defaults(env)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    client = nbclient.NotebookClient(
+    client = _KernelClient(
         notebook,
         timeout=int(limit),  # per cell; the whole run is checked against the same limit below
         kernel_name="python3",

@@ -26,6 +26,7 @@ import re
 import resource
 import tempfile
 import textwrap
+import threading
 import time
 import traceback
 import warnings
@@ -228,8 +229,17 @@ def _page_sandbox(mnist_raw: Path | None):
             os.chdir(previous)
 
 
+#: Held while a page runs. The children's CPU time a page is charged with is that of every
+#: subprocess this process reaped meanwhile, so code that runs its own subprocesses beside
+#: the pages (the notebook tests' Jupyter kernels) waits for this lock before ending one.
+PAGE_RUNNING = threading.Lock()
+
+
 def cpu_time() -> float:
-    """CPU seconds used so far by this process (all threads) and its finished subprocesses."""
+    """CPU seconds used so far by this process (all threads) and its finished subprocesses.
+
+    Subprocesses count once reaped; see :data:`PAGE_RUNNING` for those that are not a page's.
+    """
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 
@@ -259,12 +269,12 @@ def run_page(path: Path) -> PageResult:
     name = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else resolved.as_posix()
     namespace: dict = {"__name__": "__main__"}
     results: list[BlockResult] = []
-    start, cpu_start = time.perf_counter(), cpu_time()
     raw = mnist_files.find_raw()
     if raw is None and reads_mnist(text):
         raw = mnist_files.raw_dir()  # downloads into the cache once, or says where the files go
-    with _page_sandbox(raw), _bounded_threads(), warnings.catch_warnings():
+    with PAGE_RUNNING, _page_sandbox(raw), _bounded_threads(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
+        start, cpu_start = time.perf_counter(), cpu_time()
         blocks = find_blocks(text)
         alone = full_program(blocks)
         for block in blocks:
@@ -285,9 +295,8 @@ def run_page(path: Path) -> PageResult:
                 _figures()
                 raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from None
             results.append(BlockResult(stdout=stdout.getvalue(), figures=_figures()))
-    return PageResult(
-        page=name, blocks=results, seconds=time.perf_counter() - start, cpu_seconds=cpu_time() - cpu_start
-    )
+        seconds, cpu_seconds = time.perf_counter() - start, cpu_time() - cpu_start
+    return PageResult(page=name, blocks=results, seconds=seconds, cpu_seconds=cpu_seconds)
 
 
 def _describe_failure(name: str, block: Block, error: BaseException, printed: str) -> str:
