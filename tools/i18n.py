@@ -235,10 +235,24 @@ def shared_static_files() -> list[str]:
     )
 
 
+def is_translation(path: Path) -> bool:
+    """Whether ``path`` is a page of the Chinese edition (under ``docs-zh/``)."""
+    return path.resolve().is_relative_to(ZH_DOCS)
+
+
 def original(path: Path) -> Path | None:
-    """The English page a Chinese page translates (None for a page only the Chinese edition has)."""
+    """The English page a Chinese page translates; None for an English page or a Chinese-only one."""
+    if not is_translation(path):
+        return None
     english = counterpart(path)
     return english if english.is_file() else None
+
+
+def require_same_program(english: Path, chinese: Path) -> None:
+    """Raise ``RuntimeError`` listing every difference :func:`compare` finds (the build stops on it)."""
+    problems = compare(english, chinese)
+    if problems:
+        raise RuntimeError(f"{_shown(chinese)} does not run its English page's code:\n" + "\n".join(problems))
 
 
 def alternates(src_uri: str, page_url: str, alternate: list[dict]) -> list[dict[str, str]]:

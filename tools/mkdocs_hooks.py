@@ -133,9 +133,7 @@ def page_result(path: Path, zh: bool) -> snippets.PageResult:
         english = i18n.original(path)
         if english is None:
             raise RuntimeError(f"{path}: has python blocks but no English page to take them from")
-        problems = i18n.compare(english, path)
-        if problems:
-            raise RuntimeError("the Chinese page does not run the English page's code:\n" + "\n".join(problems))
+        i18n.require_same_program(english, path)
         path = english
     result = snippets.load_result(path)
     if result is None:

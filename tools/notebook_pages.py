@@ -161,7 +161,7 @@ def cache_key(source: Path, plugin_config: dict) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(snippets.cache_key(source).encode())
-    english = i18n.original(source) if source.resolve().is_relative_to(i18n.ZH_DOCS) else None
+    english = i18n.original(source)
     if english is not None:  # a translation shows the English notebook's run
         digest.update(snippets.cache_key(english).encode())
     digest.update(Path(__file__).read_bytes())
@@ -189,7 +189,8 @@ def cache_render(page, plugin_config: dict) -> None:
     from mkdocs.structure.toc import get_toc
 
     source = Path(page.file.abs_src_path)
-    edition = "zh-" if source.resolve().is_relative_to(i18n.ZH_DOCS) else ""
+    english = i18n.original(source)
+    edition = "zh-" if i18n.is_translation(source) else ""
     target = CACHE / f"{edition}{source.stem}.{cache_key(source, plugin_config)}.json"
     render_executed = page.render
 
@@ -200,7 +201,6 @@ def cache_render(page, plugin_config: dict) -> None:
             render_executed(config, files)
         finally:
             page.file.abs_src_path = str(source)
-        english = i18n.original(source) if edition else None
         if english is not None:
             page.content, page.toc = with_english_heading_ids(page.content, page.toc, english)
 
@@ -263,12 +263,10 @@ def with_outputs(source: Path) -> Path:
     """
     import nbformat
 
-    english = i18n.original(source) if source.resolve().is_relative_to(i18n.ZH_DOCS) else None
+    english = i18n.original(source)
     if english is None:
         return executed(source)
-    problems = i18n.compare(english, source)
-    if problems:
-        raise RuntimeError("the Chinese notebook does not run the English notebook's code:\n" + "\n".join(problems))
+    i18n.require_same_program(english, source)
     ran = nbformat.read(executed(english), as_version=4)
     notebook = jupytext.read(source)
     for cell, tested in zip(_code_cells(notebook), _code_cells(ran), strict=True):
