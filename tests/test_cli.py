@@ -132,12 +132,12 @@ def test_missing_dataset_says_where_to_put_the_files(capsys: pytest.CaptureFixtu
 
 
 def test_download_offline_fails_cleanly(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
-    from torchprimer import data
+    from torchvision import datasets
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data.datasets.CIFAR10, "download", offline)
+    monkeypatch.setattr(datasets.CIFAR10, "download", offline)
     code, _, err = run_main(capsys, "download", "cifar10", "--root", str(tmp_path))
     assert code == 1 and "download failed" in err and "cifar-10-python.tar.gz" in err
 

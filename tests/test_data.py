@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torchvision import datasets
 
 from torchprimer import data
 
@@ -143,8 +144,8 @@ def test_failed_download_becomes_dataset_not_found(tmp_path: Path, monkeypatch: 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data.datasets.MNIST, "download", offline)
-    monkeypatch.setattr(data.datasets.CIFAR10, "download", offline)
+    monkeypatch.setattr(datasets.MNIST, "download", offline)
+    monkeypatch.setattr(datasets.CIFAR10, "download", offline)
     with pytest.raises(data.DatasetNotFoundError, match="download failed: network is unreachable"):
         data.mnist(tmp_path, download=True)
     with pytest.raises(data.DatasetNotFoundError, match="download failed"):
@@ -155,7 +156,7 @@ def test_damaged_archives_are_reported_without_network(tmp_path: Path, monkeypat
     def network(*args, **kwargs):
         raise AssertionError("download=False must not touch the network")
 
-    monkeypatch.setattr(data.datasets.MNIST, "download", network)
+    monkeypatch.setattr(datasets.MNIST, "download", network)
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in data.MNIST_FILES:
@@ -164,7 +165,7 @@ def test_damaged_archives_are_reported_without_network(tmp_path: Path, monkeypat
         data.mnist(tmp_path)
     with pytest.raises(data.DatasetNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
         data.preload_mnist(tmp_path, train=False)
-    monkeypatch.setattr(data.datasets.CIFAR10, "download", network)
+    monkeypatch.setattr(datasets.CIFAR10, "download", network)
     (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(b"an interrupted copy")
     with pytest.raises(
         data.DatasetNotFoundError, match="cifar-10-python.tar.gz is damaged, the MD5 checksum does not match"

@@ -13,11 +13,17 @@ import math
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
-from torchvision import datasets, transforms
-from torchvision.datasets.utils import check_integrity
+
+if TYPE_CHECKING:
+    from torchvision import datasets
+
+# torchvision is imported by the functions that open its datasets, not here: importing it
+# costs about as much as importing torch, and the training loop (which imports this module
+# for TensorLoader) and every process of a torchrun job would pay it for nothing.
 
 MNIST_MEAN = (0.1307,)
 """Mean of the MNIST training pixels after scaling to [0, 1], as a 1-tuple for ``Normalize``."""
@@ -66,6 +72,9 @@ def _cifar10_missing(root: Path, reason: str) -> DatasetNotFoundError:
 
 def _load_mnist(root: str | Path, train: bool, download: bool, transform) -> datasets.MNIST:
     """Open torchvision's MNIST, unpacking local ``.gz`` files without network when present."""
+    from torchvision import datasets
+    from torchvision.datasets.utils import check_integrity
+
     root = Path(root)
     raw = root / "MNIST" / "raw"
     unpacked = all((raw / name[: -len(".gz")]).is_file() for name in MNIST_FILES)
@@ -104,6 +113,8 @@ def mnist(root: str | Path, train: bool = True, download: bool = False) -> datas
     fetches missing or damaged files; otherwise, or when the download fails,
     [`DatasetNotFoundError`][torchprimer.data.DatasetNotFoundError] says what to put where.
     """
+    from torchvision import transforms
+
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
     return _load_mnist(root, train, download, transform)
 
@@ -116,6 +127,9 @@ def cifar10(root: str | Path, train: bool = True, download: bool = False, augmen
     ``cifar-10-batches-py/`` or the ``cifar-10-python.tar.gz`` archive, which is checked
     (MD5) and unpacked without network.
     """
+    from torchvision import datasets, transforms
+    from torchvision.datasets.utils import check_integrity
+
     root = Path(root)
     steps: list = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
     transform = transforms.Compose(steps + [transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])

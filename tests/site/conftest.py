@@ -10,17 +10,17 @@ The browser is a system Chromium driven by Playwright. It is looked up on this m
 run as root where ``apt-get`` exists (a fresh CI machine), Debian's ``chromium`` package is
 installed. Only where no browser can be had do the browser tests skip, and they say why.
 
-Speed: one Chromium serves the whole run. Every page is opened once, in a fresh browser
-context (an empty cache, as a first visit), and that one visit records what every
-per-page test checks: console errors, requests leaving the machine, math, images, the
-"tested with" banner, the notebook download and the files loaded; it also saves a
-screenshot (``test-artifacts/screenshots/``: the first screen, or the whole page where a
-check fails or ``TORCHPRIMER_SCREENSHOTS=full``) and its own timing per step
-(``test-artifacts/site-visits.json``). ``PARALLEL_PAGES``
-pages are visited at a time (Playwright's async API on one event loop), and each visit
-waits for specific conditions (math typeset, images and fonts loaded, no request in
-flight), never for a fixed time. The tests then only read the records, and a failure
-names its page.
+Speed: one Chromium serves the whole run. Every page is opened once, as a first visit
+(the browser's cache is off and storage is cleared between pages), and that one visit
+records what every per-page test checks: console errors, requests leaving the machine,
+math, images, the "tested with" banner, the notebook download and the files loaded; it
+also saves a screenshot (``test-artifacts/screenshots/``: the first screen, or the whole
+page where a check fails or ``TORCHPRIMER_SCREENSHOTS=full``) and its own timing per step
+(``test-artifacts/site-visits.json``). ``PARALLEL_PAGES`` tabs visit the pages, each
+keeping its tab from page to page (Playwright's async API on one event loop), while the
+interactive checks (``@interaction``) run beside them. Each visit waits for specific
+conditions (math typeset, images and fonts loaded, search ready, no request in flight),
+never for a fixed time. The tests then only read the records, and a failure names its page.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -68,8 +68,11 @@ SCREENSHOT_MODE = settings.get("TORCHPRIMER_SCREENSHOTS")
 if SCREENSHOT_MODE not in ("top", "full"):
     raise pytest.UsageError(f"TORCHPRIMER_SCREENSHOTS must be top or full, not {SCREENSHOT_MODE!r}")
 
-#: Pages visited at the same time, each in its own context of the one browser.
-PARALLEL_PAGES = 4
+#: Tabs visiting pages at the same time, each in its own context of the one browser: one
+#: per core, at least two. With each tab kept from page to page, two tabs visited every
+#: page of the site faster than four or six on a 2-core machine (the browser alone then
+#: fills both cores) and faster than one (which leaves a core idle while it waits).
+PARALLEL_PAGES = max(2, os.cpu_count() or 2)
 #: The longest any single wait of a visit may take, in milliseconds.
 TIMEOUT_MS = 20_000
 
@@ -131,6 +134,17 @@ BANNER_STATE = r"""
   };
 }
 """
+# Material's search shows its "initializing" text (the argument) until its worker has fetched
+# the index, loaded the language's scripts and built the index; only then has the page
+# loaded every file a first visit loads.
+SEARCH_READY = """
+(initializing) => {
+  const meta = document.querySelector('.md-search-result__meta');
+  return !meta || meta.textContent.trim() !== initializing;
+}
+"""
+#: Run after each visit, so the next page of the same tab starts as a first visit.
+CLEAR_STORAGE = "() => { localStorage.clear(); sessionStorage.clear(); }"
 FIRST_PYTHON_BLOCK = (
     "() => { const c = document.querySelector('article div.language-python code'); return c ? c.textContent : null; }"
 )
@@ -389,8 +403,14 @@ async def _screenshot(tab, page: str, whole: bool) -> None:
     await tab.screenshot(path=str(path), full_page=whole, type="jpeg", quality=70)
 
 
-async def _settle(tab, in_flight: set) -> None:
-    """Wait until math is typeset, every image and font is loaded and no request is in flight."""
+def _search_initializing(page_file: Path) -> str:
+    """The text the page's search shows until it is ready, as the built HTML has it ("" without search)."""
+    match = re.search(r'class="md-search-result__meta">([^<]*)<', page_file.read_text(encoding="utf-8"))
+    return match.group(1).strip() if match else ""
+
+
+async def _settle(tab, in_flight: set, page_file: Path) -> None:
+    """Wait until math is typeset, every image and font is loaded, search is ready and no request is in flight."""
     try:
         await tab.wait_for_function(MATH_DONE, timeout=10_000)
     except Exception:  # noqa: BLE001 - reported by the math check with the unrendered formulas
@@ -398,8 +418,9 @@ async def _settle(tab, in_flight: set) -> None:
     await tab.evaluate(LOAD_IMAGES)
     await tab.wait_for_function(IMAGES_DONE, timeout=10_000)
     await tab.evaluate(FONTS_DONE)
+    await tab.wait_for_function(SEARCH_READY, arg=_search_initializing(page_file), timeout=10_000)
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while in_flight and time.monotonic() < deadline:  # e.g. the search index, fetched after load
+    while in_flight and time.monotonic() < deadline:  # e.g. the sitemap, fetched after load
         await asyncio.sleep(0.02)
 
 
@@ -414,85 +435,184 @@ def _site_file(address: str, site: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-async def visit(browser: Browser, base: str, site: Path, page: str, downloads: Path) -> Visit:
-    """Open ``page`` once, in a fresh context, and record everything the per-page tests check."""
-    record = Visit(page)
-    start = time.perf_counter()
-    context = await browser.new_context()
-    fetched: list[str] = []
-    in_flight: set = set()
-    context.on("request", lambda request: in_flight.add(request))
-    context.on("requestfailed", lambda request: in_flight.discard(request))
+class Tab:
+    """One browser tab that visits pages one after another, each as a reader's first visit.
 
-    def finished(request) -> None:
-        in_flight.discard(request)
-        fetched.append(request.url)
+    A new browser context per page would start a new renderer process per page, which cost
+    about as much CPU as the page itself. The tab is kept instead, and each visit still
+    starts from nothing a page could reuse: routing every request (``Offline``) turns the
+    browser's cache off, so every file is fetched again, and local and session storage are
+    cleared after each visit. A visit that breaks gets the next page a new context.
+    """
 
-    context.on("requestfinished", finished)
-    try:
-        tab = await open_tab(context, page_url(base, page))
-        lap = record.lap("load", start)
-        await _settle(tab, in_flight)
-        lap = record.lap("settle", lap)
-        record.math = await tab.evaluate(MATH_STATE)
-        record.broken_images = await tab.evaluate(BROKEN_IMAGES)
-        record.banner = await tab.evaluate(BANNER_STATE)
-        record.first_block = await tab.evaluate(FIRST_PYTHON_BLOCK)
-        record.files = list(dict.fromkeys(f for f in (_site_file(a, site) for a in fetched) if f is not None))
-        if await tab.locator("a.primer-download").count():
-            async with tab.expect_download() as download_info:
-                await tab.locator("a.primer-download").first.click()
-            download = await download_info.value
-            record.notebook_name = download.suggested_filename
-            target = downloads / f"{page.replace('/', '__')}--{download.suggested_filename}"
-            await download.save_as(target)
-            record.notebook_text = target.read_text(encoding="utf-8")
-        lap = record.lap("checks and download", lap)
-        record.errors = list(tab.errors)
-        record.blocked = list(context.offline.blocked)
-        await _screenshot(tab, page, whole=SCREENSHOT_MODE == "full" or record.has_problems())
-        record.lap("screenshot", lap)
-    except Exception as error:  # noqa: BLE001 - the page's tests report it, naming the page
-        record.failure = f"{type(error).__name__}: {error}"
-    finally:
-        record.blocked = list(context.offline.blocked)
-        await context.close()
-    record.seconds = time.perf_counter() - start
-    return record
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.context = None
+        self.tab = None
+        self.record: Visit | None = None  # the visit under way: the tab's events are written into it
+        self.in_flight: set = set()
+        self.fetched: list[str] = []
+
+    async def open(self) -> None:
+        """A new context and tab whose events go to the current visit's record."""
+        self.context = await self.browser.new_context()
+        self.context.on("request", lambda request: self.in_flight.add(request))
+        self.context.on("requestfailed", lambda request: self.in_flight.discard(request))
+        self.context.on("requestfinished", self._finished)
+        self.tab = await self.context.new_page()
+        self.tab.set_default_timeout(TIMEOUT_MS)
+        self.tab.on("console", self._console)
+        self.tab.on("pageerror", lambda error: self.record.errors.append(f"uncaught: {error}"))
+
+    def _finished(self, request) -> None:
+        self.in_flight.discard(request)
+        self.fetched.append(request.url)
+
+    def _console(self, message) -> None:
+        # A request aborted for leaving the machine logs an error too; it is reported as a
+        # blocked request, not twice.
+        if message.type == "error" and message.location.get("url") not in self.context.offline.blocked:
+            self.record.errors.append(f"{message.text} ({message.location.get('url')})")
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+        self.context = self.tab = None
+
+    async def visit(self, base: str, site: Path, page: str, downloads: Path) -> Visit:
+        """Open ``page`` and record everything the per-page tests check."""
+        record = self.record = Visit(page)
+        start = time.perf_counter()
+        if self.tab is None:
+            await self.open()
+        self.in_flight.clear()
+        self.fetched.clear()
+        self.context.offline.blocked.clear()
+        tab = self.tab
+        try:
+            await tab.goto(page_url(base, page), wait_until="load")
+            lap = record.lap("load", start)
+            await _settle(tab, self.in_flight, site / page)
+            lap = record.lap("settle", lap)
+            record.math = await tab.evaluate(MATH_STATE)
+            record.broken_images = await tab.evaluate(BROKEN_IMAGES)
+            record.banner = await tab.evaluate(BANNER_STATE)
+            record.first_block = await tab.evaluate(FIRST_PYTHON_BLOCK)
+            record.files = list(dict.fromkeys(f for f in (_site_file(a, site) for a in self.fetched) if f is not None))
+            if await tab.locator("a.primer-download").count():
+                async with tab.expect_download() as download_info:
+                    await tab.locator("a.primer-download").first.click()
+                download = await download_info.value
+                record.notebook_name = download.suggested_filename
+                target = downloads / f"{page.replace('/', '__')}--{download.suggested_filename}"
+                await download.save_as(target)
+                record.notebook_text = target.read_text(encoding="utf-8")
+            lap = record.lap("checks and download", lap)
+            record.blocked = list(self.context.offline.blocked)
+            await _screenshot(tab, page, whole=SCREENSHOT_MODE == "full" or record.has_problems())
+            record.lap("screenshot", lap)
+            await tab.evaluate(CLEAR_STORAGE)
+        except Exception as error:  # noqa: BLE001 - the page's tests report it, naming the page
+            record.failure = f"{type(error).__name__}: {error}"
+            record.blocked = list(self.context.offline.blocked)
+            await self.close()  # the next page starts in a new context
+        record.seconds = time.perf_counter() - start
+        return record
 
 
 async def visit_all(browser: Browser, base: str, site: Path, pages: list[str], downloads: Path) -> dict[str, Visit]:
-    """Visit ``pages``, ``PARALLEL_PAGES`` at a time."""
-    limit = asyncio.Semaphore(PARALLEL_PAGES)
+    """Visit ``pages`` on ``PARALLEL_PAGES`` tabs, each taking the next page when it is done."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for page in pages:
+        queue.put_nowait(page)
+    records: dict[str, Visit] = {}
 
-    async def one(page: str) -> Visit:
-        async with limit:
-            return await visit(browser, base, site, page, downloads)
+    async def worker() -> None:
+        tab = Tab(browser)
+        try:
+            while not queue.empty():
+                page = queue.get_nowait()
+                records[page] = await tab.visit(base, site, page, downloads)
+        finally:
+            await tab.close()
 
-    return {record.page: record for record in await asyncio.gather(*(one(page) for page in pages))}
+    await asyncio.gather(*(worker() for _ in range(PARALLEL_PAGES)))
+    return {page: records[page] for page in pages}
+
+
+#: The interactive checks (copy button, search, language switcher, ...), registered by the
+#: test modules with :func:`interaction`. Each is a coroutine function taking the browser
+#: and the site's address; they run one after another on a lane of their own, beside the
+#: page visits, and each test then reads its outcome.
+INTERACTIONS: dict[str, Callable[[Browser, str], Awaitable]] = {}
+
+
+def interaction(function: Callable[[Browser, str], Awaitable]) -> Callable[[Browser, str], Awaitable]:
+    """Register ``function`` to run beside the page visits; its test reads ``browser_runs.outcome(name)``."""
+    INTERACTIONS[function.__name__] = function
+    return function
+
+
+@dataclass
+class Runs:
+    """What the browser did in the run: every page's visit and every interaction's outcome."""
+
+    visits: dict[str, Visit]
+    outcomes: dict[str, object]  # interaction name -> what it returned, or the exception it raised
+
+    def outcome(self, name: str) -> object:
+        """What interaction ``name`` returned; re-raises what it raised (a failed assert fails the test)."""
+        value = self.outcomes[name]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
+async def run_interactions(browser: Browser, base: str) -> dict[str, object]:
+    """Run every registered interaction in turn; keep what each returned or raised."""
+    outcomes: dict[str, object] = {}
+    for name, function in INTERACTIONS.items():
+        try:
+            outcomes[name] = await function(browser, base)
+        except Exception as error:  # noqa: BLE001 - raised again by the interaction's own test
+            outcomes[name] = error
+    return outcomes
 
 
 @pytest.fixture(scope="session")
-def visits(browser: Browser, site_url: str, site_dir: Path) -> Iterator[dict[str, Visit]]:
-    """One visit of every page of the site, made once for the whole run."""
+def browser_runs(browser: Browser, site_url: str, site_dir: Path) -> Iterator[Runs]:
+    """One visit of every page of the site and every interaction, made once for the whole run."""
     start = time.perf_counter()
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no screenshot of a page that no longer exists
+
+    async def everything(downloads: Path) -> Runs:
+        records, outcomes = await asyncio.gather(
+            visit_all(browser, site_url, site_dir, site_pages(), downloads), run_interactions(browser, site_url)
+        )
+        return Runs(records, outcomes)
+
     with tempfile.TemporaryDirectory(prefix="torchprimer-site-downloads-") as downloads:
-        records = browser.run(visit_all(browser, site_url, site_dir, site_pages(), Path(downloads)))
+        runs = browser.run(everything(Path(downloads)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "site-visits.json").write_text(
         json.dumps(
             {
                 "parallel_pages": PARALLEL_PAGES,
                 "seconds": round(time.perf_counter() - start, 1),
-                "pages": {page: {"seconds": round(r.seconds, 2), **r.phases} for page, r in records.items()},
+                "pages": {page: {"seconds": round(r.seconds, 2), **r.phases} for page, r in runs.visits.items()},
             },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
-    yield records
+    yield runs
+
+
+@pytest.fixture(scope="session")
+def visits(browser_runs: Runs) -> dict[str, Visit]:
+    """Every page's visit, by page."""
+    return browser_runs.visits
 
 
 @pytest.fixture

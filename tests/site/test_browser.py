@@ -7,7 +7,8 @@ machine; a screenshot of each is saved under ``test-artifacts/screenshots/`` (JP
 screen, the whole page where a check fails or with ``TORCHPRIMER_SCREENSHOTS=full``).
 Every tutorial shows the "tested with" banner, and every page that offers a notebook
 delivers a valid one. Then the interactive parts, each on its own tab: the copy button,
-search and the dark-mode toggle.
+search, the language switcher and the dark-mode toggle. They run beside the page visits
+(``@interaction``, in ``conftest.py``), and each test reads its outcome.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from pathlib import Path
 
 import nbformat
-from conftest import SCREENSHOTS, Visit, open_tab, page_url
+from conftest import SCREENSHOTS, SITE, Runs, Visit, interaction, open_tab, page_url
 
 from tools import notebooks
 
@@ -93,69 +94,77 @@ def test_tutorial_shows_tested_with_banner(tutorial_page: str, page_visit: Visit
     assert banner["download_visible"], f"{tutorial_page}: the banner's notebook download is hidden"
 
 
-def test_copy_button_copies_the_code(browser, site_url: str, site_dir: Path) -> None:
-    page = next(
-        (
-            p.relative_to(site_dir).as_posix()
-            for p in sorted((site_dir / "tutorials").rglob("*.html"))
-            if 'class="language-python' in p.read_text(encoding="utf-8")
-        ),
-        None,
-    )
+def _copy_page() -> str | None:
+    """The first tutorial page of the built site with a Python block."""
+    for page in sorted((SITE / "tutorials").rglob("*.html")):
+        if 'class="language-python' in page.read_text(encoding="utf-8"):
+            return page.relative_to(SITE).as_posix()
+    return None
+
+
+@interaction
+async def copy_button(browser, site_url: str) -> None:
+    page = _copy_page()
     assert page, "no tutorial page with a Python block to copy from"
-
-    async def check() -> None:
-        context = await browser.new_context()
-        try:
-            await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
-            tab = await open_tab(context, page_url(site_url, page))
-            block = tab.locator("article div.language-python pre").first
-            expected = await block.locator("code").evaluate("element => element.textContent")
-            await block.hover()
-            button = block.locator(COPY_BUTTON)
-            assert await button.count() == 1, f"{page}: the code block has no copy button"
-            await button.click()
-            copied = await tab.evaluate("() => navigator.clipboard.readText()")
-            assert _normalized(copied) == _normalized(expected), page
-            assert "import" in copied, page
-            assert not tab.errors, f"{page}: {tab.errors}"
-        finally:
-            await context.close()
-
-    browser.run(check())
+    context = await browser.new_context()
+    try:
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
+        tab = await open_tab(context, page_url(site_url, page))
+        block = tab.locator("article div.language-python pre").first
+        expected = await block.locator("code").evaluate("element => element.textContent")
+        await block.hover()
+        button = block.locator(COPY_BUTTON)
+        assert await button.count() == 1, f"{page}: the code block has no copy button"
+        await button.click()
+        copied = await tab.evaluate("() => navigator.clipboard.readText()")
+        assert _normalized(copied) == _normalized(expected), page
+        assert "import" in copied, page
+        assert not tab.errors, f"{page}: {tab.errors}"
+    finally:
+        await context.close()
 
 
-def _search(browser, site_url: str, start: str, query: str) -> list[str]:
+def test_copy_button_copies_the_code(browser_runs: Runs) -> None:
+    browser_runs.outcome("copy_button")
+
+
+async def _search(browser, site_url: str, start: str, query: str) -> list[str]:
     """Type ``query`` into the search box of ``start`` and return the results' addresses."""
-
-    async def check() -> list[str]:
-        context = await browser.new_context()
-        try:
-            tab = await open_tab(context, page_url(site_url, start))
-            box = tab.locator("input.md-search__input")
-            await box.click()
-            await box.press_sequentially(query, delay=20)
-            results = tab.locator(".md-search-result__list a")
-            await results.first.wait_for(timeout=20_000)
-            hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
-            assert not tab.errors, tab.errors
-            return hrefs
-        finally:
-            await context.close()
-
-    return browser.run(check())
+    context = await browser.new_context()
+    try:
+        tab = await open_tab(context, page_url(site_url, start))
+        box = tab.locator("input.md-search__input")
+        await box.click()
+        await box.press_sequentially(query, delay=20)
+        results = tab.locator(".md-search-result__list a")
+        await results.first.wait_for(timeout=20_000)
+        hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
+        assert not tab.errors, tab.errors
+        return hrefs
+    finally:
+        await context.close()
 
 
-def test_search_finds_cross_entropy_loss(browser, site_url: str) -> None:
-    hrefs = _search(browser, site_url, "index.html", "CrossEntropyLoss")
+@interaction
+async def english_search(browser, site_url: str) -> list[str]:
+    return await _search(browser, site_url, "index.html", "CrossEntropyLoss")
+
+
+@interaction
+async def chinese_search(browser, site_url: str) -> list[str]:
+    return await _search(browser, site_url, "zh/index.html", "交叉熵")
+
+
+def test_search_finds_cross_entropy_loss(browser_runs: Runs) -> None:
+    hrefs = browser_runs.outcome("english_search")
     assert any(LOSS_CHAPTER in href and "/zh/" not in href for href in hrefs), (
         f"searching CrossEntropyLoss finds no result in {LOSS_CHAPTER}; results: {hrefs}"
     )
 
 
-def test_chinese_search_finds_the_loss_chapter(browser, site_url: str) -> None:
+def test_chinese_search_finds_the_loss_chapter(browser_runs: Runs, site_url: str) -> None:
     """交叉熵 (cross-entropy) is one word of the Chinese index, found in the Chinese loss chapter."""
-    hrefs = _search(browser, site_url, "zh/index.html", "交叉熵")
+    hrefs = browser_runs.outcome("chinese_search")
     assert any(LOSS_CHAPTER in href for href in hrefs), (
         f"searching 交叉熵 on the Chinese edition finds no result in zh/{LOSS_CHAPTER}; results: {hrefs}"
     )
@@ -174,9 +183,13 @@ def test_pages_declare_their_language(site_dir: Path) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_language_switcher_leads_to_the_same_page(browser, site_url: str) -> None:
+SWITCHER_PAGE = "tutorials/06-loss-functions/index.html"
+
+
+@interaction
+async def language_switcher(browser, site_url: str) -> None:
     """From a chapter, 中文 opens the same chapter in Chinese, and English leads back to it."""
-    page = "tutorials/06-loss-functions/index.html"
+    page = SWITCHER_PAGE
 
     async def switch(tab, name: str) -> None:
         await tab.locator("button[aria-label] + .md-select__inner, .md-select").first.hover()
@@ -184,63 +197,70 @@ def test_language_switcher_leads_to_the_same_page(browser, site_url: str) -> Non
         await link.click()
         await tab.wait_for_load_state("load")
 
-    async def check() -> None:
-        context = await browser.new_context()
-        try:
-            tab = await open_tab(context, page_url(site_url, page) + "#step-3-the-shapes-cross-entropy-expects")
-            await switch(tab, "中文")
-            assert tab.url == page_url(site_url, "zh/" + page), tab.url
-            assert await tab.evaluate("() => document.documentElement.lang") == "zh"
-            assert await tab.locator("#step-3-the-shapes-cross-entropy-expects").count() == 1, (
-                "the Chinese page lacks the English section anchor"
-            )
-            await switch(tab, "English")
-            assert tab.url == page_url(site_url, page), tab.url
-            assert await tab.evaluate("() => document.documentElement.lang") == "en"
-            assert not tab.errors, tab.errors
-        finally:
-            await context.close()
-
-    browser.run(check())
+    context = await browser.new_context()
+    try:
+        tab = await open_tab(context, page_url(site_url, page) + "#step-3-the-shapes-cross-entropy-expects")
+        await switch(tab, "中文")
+        assert tab.url == page_url(site_url, "zh/" + page), tab.url
+        assert await tab.evaluate("() => document.documentElement.lang") == "zh"
+        assert await tab.locator("#step-3-the-shapes-cross-entropy-expects").count() == 1, (
+            "the Chinese page lacks the English section anchor"
+        )
+        await switch(tab, "English")
+        assert tab.url == page_url(site_url, page), tab.url
+        assert await tab.evaluate("() => document.documentElement.lang") == "en"
+        assert not tab.errors, tab.errors
+    finally:
+        await context.close()
 
 
-def test_requests_to_other_hosts_fail_and_are_recorded(browser, site_url: str) -> None:
+def test_language_switcher_leads_to_the_same_page(browser_runs: Runs) -> None:
+    browser_runs.outcome("language_switcher")
+
+
+OUTSIDE = ["https://cdn.example.com/lib.js", "http://10.255.255.1/image.png"]
+
+
+@interaction
+async def outside_requests(browser, site_url: str) -> None:
     """Guards the no-outside-request check: a request by name or by address fails, and is listed."""
-    outside = ["https://cdn.example.com/lib.js", "http://10.255.255.1/image.png"]
-
-    async def check() -> None:
-        context = await browser.new_context()
-        try:
-            tab = await open_tab(context, page_url(site_url, "index.html"))
-            fetched = await tab.evaluate(
-                "async urls => Promise.all(urls.map(u => fetch(u).then(() => true, () => false)))", outside
-            )
-            assert fetched == [False, False], f"a request left the machine: {dict(zip(outside, fetched))}"
-            assert context.offline.blocked == outside, context.offline.blocked
-        finally:
-            await context.close()
-
-    browser.run(check())
+    context = await browser.new_context()
+    try:
+        tab = await open_tab(context, page_url(site_url, "index.html"))
+        fetched = await tab.evaluate(
+            "async urls => Promise.all(urls.map(u => fetch(u).then(() => true, () => false)))", OUTSIDE
+        )
+        assert fetched == [False, False], f"a request left the machine: {dict(zip(OUTSIDE, fetched))}"
+        assert context.offline.blocked == OUTSIDE, context.offline.blocked
+    finally:
+        await context.close()
 
 
-def test_dark_mode_toggle(browser, site_url: str) -> None:
-    scheme = "() => document.body.getAttribute('data-md-color-scheme')"
+def test_requests_to_other_hosts_fail_and_are_recorded(browser_runs: Runs) -> None:
+    browser_runs.outcome("outside_requests")
 
-    async def check() -> None:
-        context = await browser.new_context()
-        try:
-            tab = await open_tab(context, page_url(site_url, "index.html"))
-            toggle = tab.locator("form[data-md-component=palette] label:not([hidden])")
-            assert await tab.evaluate(scheme) == "default"
-            await toggle.click()
-            await tab.wait_for_function(f"() => ({scheme})() === 'slate'")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await tab.screenshot(path=str(SCREENSHOTS / "index-dark.png"))
-            await toggle.click()
-            await tab.wait_for_function(f"() => ({scheme})() === 'default'")
-            assert await tab.evaluate(scheme) == "default"
-            assert not tab.errors, tab.errors
-        finally:
-            await context.close()
 
-    browser.run(check())
+SCHEME = "() => document.body.getAttribute('data-md-color-scheme')"
+
+
+@interaction
+async def dark_mode(browser, site_url: str) -> None:
+    context = await browser.new_context()
+    try:
+        tab = await open_tab(context, page_url(site_url, "index.html"))
+        toggle = tab.locator("form[data-md-component=palette] label:not([hidden])")
+        assert await tab.evaluate(SCHEME) == "default"
+        await toggle.click()
+        await tab.wait_for_function(f"() => ({SCHEME})() === 'slate'")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await tab.screenshot(path=str(SCREENSHOTS / "index-dark.png"))
+        await toggle.click()
+        await tab.wait_for_function(f"() => ({SCHEME})() === 'default'")
+        assert await tab.evaluate(SCHEME) == "default"
+        assert not tab.errors, tab.errors
+    finally:
+        await context.close()
+
+
+def test_dark_mode_toggle(browser_runs: Runs) -> None:
+    browser_runs.outcome("dark_mode")

@@ -1,9 +1,10 @@
 """What each page costs a reader to download, against a stated budget.
 
-Each page is opened in a browser with an empty cache (a fresh context, in the one visit
-of every page that ``conftest.py`` makes) and every file it loads is recorded: the HTML,
-style sheets, scripts, the search index, images (lazy ones included, as a reader
-scrolling the whole page loads them) and the fonts KaTeX actually uses. A file's cost is
+Each page is opened in a browser with its cache off, as a first visit (in the one visit
+of every page that ``conftest.py`` makes), and every file it loads until its search is
+ready is recorded: the HTML, style sheets, scripts, the search index and the language
+scripts of search, images (lazy ones included, as a reader scrolling the whole page
+loads them) and the fonts KaTeX actually uses. A file's cost is
 its size as a server sends it: text (HTML, CSS, JS, JSON, SVG) gzip-compressed at level
 6, already compressed formats (PNG, WOFF2, ...) as they are. The totals go to
 ``test-artifacts/page-budget.json``; a page over ``PAGE_BUDGET_KB`` fails the test.
