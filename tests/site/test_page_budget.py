@@ -95,6 +95,28 @@ def test_pages_fit_the_budget(visits: dict[str, Visit]) -> None:
     assert report, "no pages measured"
 
 
+def test_every_visit_loads_what_a_first_visit_loads(visits: dict[str, Visit], site_dir: Path) -> None:
+    """Every page's visit fetched the theme's script and style and its edition's search index.
+
+    The tabs are reused from page to page; a file served from a cache would be missing from
+    the pages visited later, and their budget would be too small.
+    """
+    missing = {}
+    for page, record in visits.items():
+        if record.failure:
+            continue  # reported by the budget test
+        edition = site_dir / "zh" if page.startswith("zh/") else site_dir
+        names = {path.name for path in record.files}
+        expected = {"search_index.json", *(f.name for f in (site_dir / "assets").rglob("bundle.*.min.js"))}
+        expected |= {f.name for f in (site_dir / "assets" / "stylesheets").glob("main.*.min.css")}
+        lacking = sorted(expected - names)
+        if (edition / "search" / "search_index.json") not in record.files:
+            lacking.append(f"{edition.relative_to(site_dir.parent)}/search/search_index.json")
+        if lacking:
+            missing[page] = lacking
+    assert not missing, f"visits that did not fetch every shared file (a cache served them?): {missing}"
+
+
 def test_transfer_size_compresses_text_only(tmp_path: Path) -> None:
     text = tmp_path / "a.css"
     text.write_text("body { color: red; }\n" * 200)
