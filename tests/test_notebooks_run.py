@@ -6,7 +6,9 @@ each project notebook ``docs/notebooks/*.py`` through ``tools/notebook_pages.to_
 Each one then runs in a new kernel (over loopback) whose working folder holds only
 ``data/MNIST/raw`` with the original MNIST files, as a reader's fresh folder would.
 
-Two notebooks run at a time, each kernel with half the CPU threads. A notebook may take
+Two notebooks run at a time, each kernel with half the CPU threads. A project notebook's
+run is kept for the site build (``notebook_pages.store_executed``), which then shows it
+instead of running the notebook again. A notebook may take
 a few times its page's ``time_budget`` (kernel start and a busy machine included); run
 times are written to ``test-artifacts/notebook-run-times.json``.
 """
@@ -21,6 +23,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import jupytext
 import nbclient
 import nbformat
 import pytest
@@ -158,6 +161,8 @@ def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, tuple[n
     limit = limit_seconds(path)
     _record(name, seconds)
     assert seconds <= limit, f"{name}: Run All took {seconds:.0f} s, more than {limit:.0f} s"
+    if path.suffix == ".py":  # a project notebook: the site build shows this run, without running it again
+        notebook_pages.store_executed(path, notebooks.without_setup_cell(notebook))
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_SOURCES))
@@ -182,6 +187,28 @@ def test_notebook_has_no_shell_cells(name: str) -> None:
             lines = cell.source.splitlines()
             magic = [line for line in lines if line.startswith(("!", "%")) and not line.startswith("%matplotlib ")]
             assert not magic, f"{name}: shell or magic lines in a code cell: {magic}"
+
+
+def test_a_stored_run_is_what_the_build_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Run All test stores a project notebook's run; the build then shows it and runs nothing."""
+    monkeypatch.setattr(notebook_pages, "CACHE", tmp_path)
+    source = _project_notebooks()[0]
+    ran = notebooks.with_setup_cell(jupytext.read(source))
+    for cell in ran.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="from the tested run\n")]
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("the build ran the notebook again")
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", no_kernel)
+    notebook_pages.store_executed(source, notebooks.without_setup_cell(ran))
+    shown = nbformat.read(notebook_pages.executed(source), as_version=4)
+    code = [cell for cell in shown.cells if cell.cell_type == "code"]
+    assert [cell.source for cell in code] == [c.source for c in jupytext.read(source).cells if c.cell_type == "code"]
+    assert all(cell.outputs[0]["text"] == "from the tested run\n" for cell in code)
+    with pytest.raises(ValueError, match="not the setup cell"):
+        notebooks.without_setup_cell(jupytext.read(source))
 
 
 def test_shell_blocks_become_markdown_cells() -> None:

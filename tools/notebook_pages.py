@@ -85,13 +85,14 @@ def to_ipynb(source: Path) -> str:
 #: The words of a notebook page's button bar, per edition (``theme.language``).
 LABELS = {
     "en": {
-        "ran": "This notebook ran from top to bottom when the site was built; the output below is its own.",
+        "ran": "This notebook ran from top to bottom, in a fresh kernel, with the code and versions of this build; "
+        "the output below is its own.",
         "ipynb": "Download notebook (.ipynb)",
         "py": "Download source (.py)",
         "colab": "Open in Colab",
     },
     "zh": {
-        "ran": "构建本站时，这个 Notebook 从头到尾运行了一遍；下面的输出就是那次运行的结果。",
+        "ran": "这个 Notebook 以本次构建的代码和版本，在全新的内核中从头到尾运行了一遍；下面的输出就是那次运行的结果。",
         "ipynb": "下载 Notebook（.ipynb）",
         "py": "下载源文件（.py）",
         "colab": "在 Colab 中打开",
@@ -223,18 +224,24 @@ def cache_render(page, plugin_config: dict) -> None:
     page.render = render
 
 
+def executed_file(source: Path) -> Path:
+    """Where the run of the English notebook ``source`` is kept: ``.cache/notebooks/`` under its page key."""
+    return CACHE / f"{source.stem}.{snippets.cache_key(source)}.ipynb"
+
+
 def executed(source: Path) -> Path:
     """The English notebook ``source`` run from top to bottom: an ``.ipynb`` with its outputs.
 
-    It runs in a fresh Jupyter kernel in the build's working folder (with
-    ``TORCHPRIMER_DATA`` from :func:`prepare_data_root`), and a raising cell fails the build
-    naming the cell. The result is kept in ``.cache/notebooks/`` under the page key
-    (:func:`snippets.cache_key`), so each notebook runs once per change, for both editions.
+    The run is kept under the page key (:func:`executed_file`, :func:`snippets.cache_key`),
+    so each notebook runs once per change, for both editions. The test suite's Run All of
+    the notebook stores its run there (:func:`store_executed`), so the build after the tests
+    shows that run. Otherwise it runs here, in a fresh Jupyter kernel in the build's
+    working folder (with ``TORCHPRIMER_DATA`` from :func:`prepare_data_root`), and a
+    raising cell fails the build naming the cell.
     """
     import nbclient
-    import nbformat
 
-    target = CACHE / f"{source.stem}.{snippets.cache_key(source)}.ipynb"
+    target = executed_file(source)
     if target.is_file():
         return target
     notebook = jupytext.read(source)
@@ -244,6 +251,18 @@ def executed(source: Path) -> Path:
         client.execute(cwd=os.getcwd())
     except nbclient.exceptions.CellExecutionError as error:
         raise RuntimeError(f"{source}: a cell raised while the notebook ran:\n{error}") from None
+    return store_executed(source, notebook)
+
+
+def store_executed(source: Path, notebook) -> Path:
+    """Keep ``notebook``, a run of ``source`` from top to bottom, as the run the site shows.
+
+    ``notebook`` holds ``source``'s cells with their outputs (the downloadable notebook's
+    Colab setup cell removed: the page does not show it). The notebook's older runs are removed.
+    """
+    import nbformat
+
+    target = executed_file(source)
     CACHE.mkdir(parents=True, exist_ok=True)
     for stale in CACHE.glob(f"{source.stem}.*.ipynb"):
         stale.unlink()

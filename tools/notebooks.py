@@ -105,6 +105,15 @@ def with_setup_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
+def without_setup_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``notebook`` without the cell :func:`with_setup_cell` placed (it must be there)."""
+    first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    if notebook.cells[first_code].source != setup_cell().source:
+        raise ValueError("the notebook's first code cell is not the setup cell")
+    del notebook.cells[first_code]
+    return notebook
+
+
 def to_json(notebook: nbformat.NotebookNode) -> str:
     """``notebook`` as ``.ipynb`` JSON text for a plain Python 3 kernel, without jupytext's metadata."""
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
