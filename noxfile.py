@@ -15,10 +15,15 @@ pyproject.toml or the pinned constraints change, so a warm run starts in about a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nox
@@ -75,15 +80,48 @@ def install(session: nox.Session, extras: str) -> None:
     stamp.touch()
 
 
-#: The site's editions: each configuration and the folder of site/ it builds into. The
-#: English build empties site/ first, so it comes first; the Chinese edition inherits it.
-EDITIONS = (("mkdocs.yml", "site"), ("mkdocs.zh.yml", "site/zh"))
+#: Where the Chinese edition is built while the English one builds into site/ (which the
+#: English build empties first); it is moved to site/zh/ once both are done.
+ZH_STAGING = ROOT / ".cache" / "site-zh"
+
+
+@contextlib.contextmanager
+def beside(session: nox.Session, command: list[str], why: str, ok: tuple[int, ...] = (0,)) -> Iterator[None]:
+    """Run ``command`` in the background while the ``with`` block runs.
+
+    Its output is kept and printed once the block is done (so it is not interleaved with
+    the block's), and the session fails if its exit code is not in ``ok``.
+    """
+    shown = " ".join(command)
+    session.log(f"{shown}  ({why})")
+    env = {**os.environ, **ENV, "PATH": os.pathsep.join([session.bin, os.environ.get("PATH", "")])}
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield
+        finally:
+            code = process.wait()
+            log.seek(0)
+            session.log(f"output of `{shown}`:")
+            print(log.read(), end="", flush=True)
+    if code not in ok:
+        session.error(f"`{shown}` failed with exit code {code} (its output is above)")
 
 
 def build_site(session: nox.Session) -> None:
-    """Build both editions into site/ (Chinese under site/zh/) with warnings as errors."""
-    for config, site_dir in EDITIONS:
-        session.run("mkdocs", "build", "--strict", "--config-file", config, "--site-dir", site_dir, env=ENV)
+    """Build both editions, English into site/ and Chinese into site/zh/, with warnings as errors.
+
+    The two builds run at the same time, one per core (each is a single process). What
+    both use and would otherwise both make, KaTeX and the project notebooks' runs, is made
+    first where missing (``python -m tools.build_prelude``). The Chinese build's log is
+    printed after the English one's, so the two are not interleaved.
+    """
+    session.run("python", "-m", "tools.build_prelude", env=ENV)
+    shutil.rmtree(ZH_STAGING, ignore_errors=True)
+    chinese = ["mkdocs", "build", "--strict", "--config-file", "mkdocs.zh.yml", "--site-dir", str(ZH_STAGING)]
+    with beside(session, chinese, "the Chinese edition, beside the English one; moved to site/zh/ afterwards"):
+        session.run("mkdocs", "build", "--strict", "--config-file", "mkdocs.yml", "--site-dir", "site", env=ENV)
+    shutil.move(ZH_STAGING, ROOT / "site" / "zh")
 
 
 def run_lint(session: nox.Session) -> None:
@@ -118,16 +156,29 @@ def lint(session: nox.Session) -> None:
     run_lint(session)
 
 
+#: The tests whose results the site build shows: the docs pages' runs and the project
+#: notebooks' runs. The build waits for them; the other unit tests run beside.
+BUILD_INPUTS = ["tests/test_docs.py", "tests/test_notebooks_run.py"]
+
+
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Lint, unit tests and docs snippets, then the site build, then browser tests of the site."""
+    """Lint; the docs snippets and notebooks, then the site build, then its browser tests; the unit tests beside.
+
+    The unit tests that the build does not wait for run in a second pytest process from
+    the start, so both cores stay busy; their report is printed at the end. Arguments
+    after ``--`` go to every pytest run (a run that then selects no test is not a failure).
+    """
     install(session, "test,docs")
     args = [a for a in session.posargs if a != "--reinstall"]
+    ok = (0, 5) if args else (0,)  # 5: pytest selected no test
     run_lint(session)
-    session.run("pytest", "--ignore=tests/site", *args, env=ENV)
-    build_site(session)
-    if (ROOT / "tests" / "site").is_dir():
-        session.run("pytest", "tests/site", *args, env=ENV)
+    others = ["pytest", "--ignore=tests/site", *(f"--ignore={path}" for path in BUILD_INPUTS), *args]
+    with beside(session, others, "the unit tests, beside the docs tests, the build and the browser tests", ok):
+        session.run("pytest", *BUILD_INPUTS, *args, env=ENV, success_codes=list(ok))
+        build_site(session)
+        if (ROOT / "tests" / "site").is_dir():
+            session.run("pytest", "tests/site", *args, env=ENV, success_codes=list(ok))
 
 
 @nox.session(python="3.11")

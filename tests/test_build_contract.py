@@ -39,8 +39,6 @@ def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_cache_key_changes_with_page_sources_versions_and_settings(
     fake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
-
     page = fake_root / "page.md"
     monkeypatch.delenv("TORCHPRIMER_SYNTHETIC_CIFAR", raising=False)
     keys = [snippets.cache_key(page)]
@@ -52,7 +50,9 @@ def test_cache_key_changes_with_page_sources_versions_and_settings(
     keys.append(snippets.cache_key(page))
     (fake_root / "requirements" / "constraints.txt").write_text("torch==2.6.0\n")
     keys.append(snippets.cache_key(page))
-    monkeypatch.setattr(torch, "__version__", torch.__version__ + ".changed")
+    installed = snippets.metadata.version
+    newer_torch = lambda name: installed(name) + (".changed" if name == "torch" else "")
+    monkeypatch.setattr(snippets.metadata, "version", newer_torch)
     keys.append(snippets.cache_key(page))
     monkeypatch.setenv("TORCHPRIMER_SYNTHETIC_CIFAR", "0")
     keys.append(snippets.cache_key(page))

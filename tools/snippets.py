@@ -31,6 +31,7 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -337,14 +338,12 @@ def cache_key(path: Path) -> str:
 
     It changes with the page's text, the package sources, this runner, the pinned versions
     (``requirements/constraints.txt``), the installed torch and torchvision, and the
-    environment variables of :data:`CACHE_ENV`.
+    environment variables of :data:`CACHE_ENV`. The versions are read from the installed
+    packages' metadata: importing torch to ask it would cost each build a second or two.
     """
-    import torch
-    import torchvision
-
     digest = hashlib.sha256(path.read_bytes())
     digest.update(_source_fingerprint().encode())
-    digest.update(f"torch {torch.__version__} torchvision {torchvision.__version__}".encode())
+    digest.update(" ".join(f"{name} {metadata.version(name)}" for name in ("torch", "torchvision")).encode())
     for name in CACHE_ENV:
         digest.update(f"\0{name}={settings.get(name) or ''}".encode())
     return digest.hexdigest()[:32]
