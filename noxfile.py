@@ -86,17 +86,21 @@ ZH_STAGING = ROOT / ".cache" / "site-zh"
 
 
 @contextlib.contextmanager
-def beside(session: nox.Session, command: list[str], why: str, ok: tuple[int, ...] = (0,)) -> Iterator[None]:
+def beside(
+    session: nox.Session, command: list[str], why: str, ok: tuple[int, ...] = (0,), niceness: int = 0
+) -> Iterator[None]:
     """Run ``command`` in the background while the ``with`` block runs.
 
     Its output is kept and printed once the block is done (so it is not interleaved with
-    the block's), and the session fails if its exit code is not in ``ok``.
+    the block's), and the session fails if its exit code is not in ``ok``. A positive
+    ``niceness`` gives it a lower CPU priority than the block's commands.
     """
     shown = " ".join(command)
     session.log(f"{shown}  ({why})")
     env = {**os.environ, **ENV, "PATH": os.pathsep.join([session.bin, os.environ.get("PATH", "")])}
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        lower = (lambda: os.nice(niceness)) if niceness else None
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lower)
         try:
             yield
         finally:
@@ -166,7 +170,8 @@ def tests(session: nox.Session) -> None:
     """Lint; the docs snippets and notebooks, then the site build, then its browser tests; the unit tests beside.
 
     The unit tests that the build does not wait for run in a second pytest process from
-    the start, so both cores stay busy; their report is printed at the end. Arguments
+    the start, at a lower CPU priority: they take the CPU time the build's path leaves
+    idle, so both cores stay busy. Their report is printed at the end. Arguments
     after ``--`` go to every pytest run (a run that then selects no test is not a failure).
     """
     install(session, "test,docs")
@@ -174,7 +179,8 @@ def tests(session: nox.Session) -> None:
     ok = (0, 5) if args else (0,)  # 5: pytest selected no test
     run_lint(session)
     others = ["pytest", "--ignore=tests/site", *(f"--ignore={path}" for path in BUILD_INPUTS), *args]
-    with beside(session, others, "the unit tests, beside the docs tests, the build and the browser tests", ok):
+    why = "the unit tests, beside the docs tests, the build and the browser tests, at a lower priority"
+    with beside(session, others, why, ok, niceness=5):
         session.run("pytest", *BUILD_INPUTS, *args, env=ENV, success_codes=list(ok))
         build_site(session)
         if (ROOT / "tests" / "site").is_dir():

@@ -129,11 +129,12 @@ def test_time_budget_counts_cpu_time_not_waiting(tmp_path: Path) -> None:
 
 
 def test_a_subprocess_ended_beside_a_page_is_not_charged_to_it(tmp_path: Path) -> None:
-    """A subprocess that is not the page's (a notebook test's kernel) is reaped only once the page is done.
+    """A subprocess that is not the page's, reaped by another thread, waits for the page to be done.
 
     A thread reaps a CPU-burning subprocess while the page sleeps, holding
-    ``snippets.PAGE_RUNNING`` as the notebook tests do; without the lock, the burner's
-    CPU time would be charged to the page.
+    ``snippets.PAGE_RUNNING``, as a thread of this process that ends its own
+    subprocesses beside the pages must; without the lock, the burner's CPU time would be
+    charged to the page.
     """
     started = tmp_path / "started"
     burner = subprocess.Popen([sys.executable, "-c", "sum(range(40_000_000))"])

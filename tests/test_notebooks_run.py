@@ -8,6 +8,10 @@ Each one then runs in a new kernel (over loopback) whose working folder holds on
 The kernels are forks of one process that imported torch, torchvision, matplotlib and
 ipykernel first (``tools/kernel_forks.py``): each starts with those imports done and an
 empty namespace, in about a tenth of the CPU time a kernel started from scratch takes.
+They run beside the docs pages, whose CPU budgets count the subprocesses this process
+reaps while a page runs (``snippets.cpu_time``): a kernel is the fork server's child, not
+this process's, so a kernel ending during a page is not charged to it; only its small
+launcher (a stdlib-only Python, a few hundredths of a CPU second) is reaped here.
 
 Two notebooks run at a time, each kernel with half the CPU threads. A project notebook's
 run is kept for the site build (``notebook_pages.store_executed``), which then shows it
@@ -71,19 +75,6 @@ def limit_seconds(path: Path) -> float:
     return BUDGET_FACTOR * budget + STARTUP_SECONDS
 
 
-class _KernelClient(nbclient.NotebookClient):
-    """A notebook client that ends its kernel only while no docs page is running.
-
-    The kernels run beside the other tests (``conftest.py``). A page's CPU budget counts
-    the CPU time of the subprocesses reaped while it runs (``snippets.cpu_time``), so a
-    kernel ending then would be charged to the page; it waits for the page instead.
-    """
-
-    async def _async_cleanup_kernel(self) -> None:
-        with snippets.PAGE_RUNNING:
-            await super()._async_cleanup_kernel()
-
-
 def kernel_env(threads: int) -> dict[str, str]:
     """The environment a notebook's kernel runs in: the project's defaults, ``threads`` CPU threads."""
     env = {key: value for key, value in os.environ.items() if key != notebook_pages.DATA_ENV}
@@ -95,7 +86,7 @@ def kernel_env(threads: int) -> dict[str, str]:
 
 def run_notebook(notebook: nbformat.NotebookNode, folder: Path, limit: float, env: dict[str, str], server) -> float:
     """Run every cell of ``notebook`` in a new kernel (forked from ``server``) in ``folder``; return the seconds."""
-    client = _KernelClient(
+    client = nbclient.NotebookClient(
         notebook,
         timeout=int(limit),  # per cell; the whole run is checked against the same limit below
         kernel_name="python3",

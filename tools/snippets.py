@@ -231,8 +231,9 @@ def _page_sandbox(mnist_raw: Path | None):
 
 
 #: Held while a page runs. The children's CPU time a page is charged with is that of every
-#: subprocess this process reaped meanwhile, so code that runs its own subprocesses beside
-#: the pages (the notebook tests' Jupyter kernels) waits for this lock before ending one.
+#: subprocess this process reaped meanwhile, so a thread that runs its own CPU-heavy
+#: subprocesses beside the pages waits for this lock before ending one. (The notebook
+#: tests' Jupyter kernels need not: they are children of a fork server, not of this process.)
 PAGE_RUNNING = threading.Lock()
 
 
