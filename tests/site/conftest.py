@@ -416,10 +416,15 @@ async def _screenshot(tab, page: str, whole: bool) -> None:
     await tab.screenshot(path=str(path), full_page=whole, type="jpeg", quality=70)
 
 
-def _search_initializing(page_file: Path) -> str:
+def search_initializing(page_file: Path) -> str:
     """The text the page's search shows until it is ready, as the built HTML has it ("" without search)."""
     match = re.search(r'class="md-search-result__meta">([^<]*)<', page_file.read_text(encoding="utf-8"))
     return match.group(1).strip() if match else ""
+
+
+async def wait_for_search(tab, page_file: Path, timeout_ms: int) -> None:
+    """Wait until the search of the page built from ``page_file`` is ready (its index built)."""
+    await tab.wait_for_function(SEARCH_READY, arg=search_initializing(page_file), timeout=timeout_ms)
 
 
 async def _settle(tab, in_flight: set, page_file: Path) -> None:
@@ -431,7 +436,7 @@ async def _settle(tab, in_flight: set, page_file: Path) -> None:
     await tab.evaluate(LOAD_IMAGES)
     await tab.wait_for_function(IMAGES_DONE, timeout=10_000)
     await tab.evaluate(FONTS_DONE)
-    await tab.wait_for_function(SEARCH_READY, arg=_search_initializing(page_file), timeout=10_000)
+    await wait_for_search(tab, page_file, timeout_ms=10_000)
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while in_flight and time.monotonic() < deadline:  # e.g. the sitemap, fetched after load
         await asyncio.sleep(0.02)

@@ -18,12 +18,14 @@ import re
 from pathlib import Path
 
 import nbformat
-from conftest import SCREENSHOTS, SITE, Runs, Visit, interaction, open_tab, page_url
+from conftest import SCREENSHOTS, SITE, Runs, Visit, interaction, open_tab, page_url, wait_for_search
 
 from tools import notebooks
 
 #: Where the search tests expect to find CrossEntropyLoss (English) and 交叉熵 (Chinese).
 LOSS_CHAPTER = "tutorials/06-loss-functions/"
+#: The longest the search tests wait for search to be ready (a hang guard, not a budget).
+SEARCH_READY_MS = 90_000
 #: The copy button of a code block (Material 9.7+ ``md-code__button``; older ``md-clipboard``).
 COPY_BUTTON = "button.md-code__button[data-md-type=copy], button.md-clipboard"
 BANNER = re.compile(
@@ -133,9 +135,17 @@ async def _search(browser, site_url: str, start: str, query: str) -> list[str]:
     context = await browser.new_context()
     try:
         tab = await open_tab(context, page_url(site_url, start))
+        # Type once search is ready (building the index of a whole edition can take a busy
+        # machine many seconds). Material searches on each key released in the box; text
+        # with no key of its own (Chinese, entered through an input method) arrives whole,
+        # and the key that commits it is released after: the same here with fill() and End.
+        # Typed before search was ready, the query was searched only where the index
+        # happened to be built after the typing: a race, which a busy machine lost.
+        await wait_for_search(tab, SITE / start, timeout_ms=SEARCH_READY_MS)
         box = tab.locator("input.md-search__input")
         await box.click()
-        await box.press_sequentially(query, delay=20)
+        await box.fill(query)
+        await box.press("End")
         results = tab.locator(".md-search-result__list a")
         await results.first.wait_for(timeout=20_000)
         hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
