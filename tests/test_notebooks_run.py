@@ -35,6 +35,7 @@ import nbclient
 import nbformat
 import pytest
 from mkdocs.utils.meta import get_data
+from nbclient import NotebookClient  # bound here: a test below replaces nbclient.NotebookClient
 
 from tools import kernel_forks, notebook_pages, notebooks, settings, snippets
 
@@ -86,7 +87,7 @@ def kernel_env(threads: int) -> dict[str, str]:
 
 def run_notebook(notebook: nbformat.NotebookNode, folder: Path, limit: float, env: dict[str, str], server) -> float:
     """Run every cell of ``notebook`` in a new kernel (forked from ``server``) in ``folder``; return the seconds."""
-    client = nbclient.NotebookClient(
+    client = NotebookClient(
         notebook,
         timeout=int(limit),  # per cell; the whole run is checked against the same limit below
         kernel_name="python3",
@@ -208,7 +209,7 @@ def test_a_stored_run_is_what_the_build_shows(tmp_path: Path, monkeypatch: pytes
     def no_kernel(*args, **kwargs):
         raise AssertionError("the build ran the notebook again")
 
-    # The name the build looks up (the Run All tests use their own subclass, made before this).
+    # The name the build looks up; the Run All runs in the background use the class bound at import.
     monkeypatch.setattr(nbclient, "NotebookClient", no_kernel)
     notebook_pages.store_executed(source, notebooks.without_setup_cell(ran))
     shown = nbformat.read(notebook_pages.executed(source), as_version=4)
