@@ -245,12 +245,10 @@ def _banner(result: snippets.PageResult, notebook_name: str, notebook_path: str,
     The Colab link is a plain link: nothing is requested from Colab until it is clicked.
     ``labels`` are the edition's words (:data:`LABELS`).
     """
-    import torch
-    import torchvision
-
+    versions = snippets.tested_versions()  # those in the result's cache key: the versions it ran with
     tested = labels["tested"].format(
-        torch=torch.__version__.split("+")[0],
-        torchvision=torchvision.__version__.split("+")[0],
+        torch=versions["torch"].split("+")[0],
+        torchvision=versions["torchvision"].split("+")[0],
         date=result.date,
         seconds=result.seconds,
     )

@@ -334,17 +334,29 @@ def _source_fingerprint() -> str:
 CACHE_ENV = settings.output_affecting()
 
 
+#: The packages whose versions a page's run depends on, named in its cache key and its banner.
+TESTED_PACKAGES = ("torch", "torchvision")
+
+
+def tested_versions() -> dict[str, str]:
+    """The installed versions of :data:`TESTED_PACKAGES` (e.g. ``{"torch": "2.5.1+cpu", ...}``).
+
+    Read from the packages' metadata: importing torch and torchvision to ask them costs a
+    process about four CPU seconds (torchvision imports torch's compiler stack).
+    """
+    return {name: metadata.version(name) for name in TESTED_PACKAGES}
+
+
 def cache_key(path: Path) -> str:
     """Key under which a page's results are cached.
 
     It changes with the page's text, the package sources, this runner, the pinned versions
     (``requirements/constraints.txt``), the installed torch and torchvision, and the
-    environment variables of :data:`CACHE_ENV`. The versions are read from the installed
-    packages' metadata: importing torch to ask it would cost each build a second or two.
+    environment variables of :data:`CACHE_ENV` (the versions: :func:`tested_versions`).
     """
     digest = hashlib.sha256(path.read_bytes())
     digest.update(_source_fingerprint().encode())
-    digest.update(" ".join(f"{name} {metadata.version(name)}" for name in ("torch", "torchvision")).encode())
+    digest.update(" ".join(f"{name} {version}" for name, version in tested_versions().items()).encode())
     for name in CACHE_ENV:
         digest.update(f"\0{name}={settings.get(name) or ''}".encode())
     return digest.hexdigest()[:32]
