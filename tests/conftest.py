@@ -1,4 +1,5 @@
-"""Shared fixtures and settings: scratch data roots, the ``mnist`` marker, the count of docs blocks run.
+"""Shared fixtures and settings: scratch data roots, the ``mnist`` marker, the count of docs blocks run,
+and the pages and notebooks run in Jupyter kernels (``kernel_runs``).
 
 The project's environment defaults (``tools/settings.py``: the synthetic CIFAR-10
 stand-in, sleeping OpenMP threads, ...) are applied here, before anything imports torch,
@@ -7,6 +8,9 @@ so plain ``pytest`` runs under the same settings as ``python -m nox -s tests``.
 
 from __future__ import annotations
 
+import os
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,9 @@ from tools import settings
 
 settings.apply_defaults()
 
-from tools import mnist_files  # noqa: E402  (after the defaults: it may import torchvision)
+from tools import kernel_forks, mnist_files, page_kernel, snippets  # noqa: E402  (after the defaults)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Blocks executed by tests/test_docs.py in this run, reported at the end.
 DOCS_BLOCKS_RUN: dict[str, int] = {}
@@ -36,30 +42,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: The tests that wait for a notebook's Run All in its own Jupyter kernel (tests/test_notebooks_run.py).
-RUN_ALL_TEST = "test_notebook_runs_top_to_bottom"
+#: The tests that wait for a run in a Jupyter kernel: a docs page's (``tests/test_docs.py``)
+#: and a notebook's Run All (``tests/test_notebooks_run.py``).
+KERNEL_TESTS = ("test_page_runs", "test_notebook_runs_top_to_bottom")
+#: Runs in kernels at the same time, each kernel with its share of the CPU threads.
+KERNEL_WORKERS = 2
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark ``mnist`` every test that uses the ``mnist_root`` fixture, so ``-m "not mnist"`` is a fast subset;
-    order the notebook tests so the notebooks run while the other tests do.
+    put the tests that wait for a kernel's run last.
 
     Docs pages that read MNIST are marked where they are parametrized (``tests/test_docs.py``).
 
-    The notebooks run in kernels of their own, started by the first test of
-    ``tests/test_notebooks_run.py``; each Run All test only waits for its notebook. So that
-    module's other tests come first, its Run All tests last, and the rest of the suite
-    runs while the kernels work: the machine's cores stay busy instead of one process
-    waiting on the notebooks at the end.
+    The pages and notebooks run in kernels started when the session's first test runs
+    (``kernel_runs``); each of their tests only waits for its run. So those tests come
+    last, and the rest of the suite runs while the kernels work.
     """
     for item in items:
         if "mnist_root" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.mnist)
-    notebook_module = [item for item in items if item.module.__name__ == "test_notebooks_run"]
-    waits = [item for item in notebook_module if getattr(item, "originalname", "") == RUN_ALL_TEST]
-    first = [item for item in notebook_module if item not in waits]
-    others = [item for item in items if item not in notebook_module]
-    items[:] = first + others + waits
+    waits = [item for item in items if getattr(item, "originalname", "") in KERNEL_TESTS]
+    items[:] = [item for item in items if item not in waits] + waits
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -98,3 +102,87 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if DOCS_BLOCKS_RUN:
         blocks = sum(DOCS_BLOCKS_RUN.values())
         terminalreporter.write_sep("-", f"docs snippets: {blocks} python blocks ran on {len(DOCS_BLOCKS_RUN)} pages")
+
+
+def _kernel_jobs(session: pytest.Session) -> list[Path]:
+    """The pages and project notebooks the selected tests need run in a kernel, longest allowed first.
+
+    A docs page runs once for both its tests (``tools/page_kernel.run``); with
+    ``--reuse-page-results`` a page whose cached result still holds needs no run for its page test.
+    """
+    reuse = session.config.getoption("--reuse-page-results")
+    jobs: set[Path] = set()
+    for item in session.items:
+        name = getattr(item, "originalname", "")
+        if name == "test_page_runs":
+            page = item.callspec.params["page"]
+            if snippets.find_blocks(page.read_text(encoding="utf-8")) and not (reuse and snippets.load_result(page)):
+                jobs.add(page)
+        elif name == "test_notebook_runs_top_to_bottom":
+            jobs.add(ROOT / item.callspec.params["name"])
+    return sorted(jobs, key=lambda path: (-page_kernel.limit_seconds(path), path))
+
+
+def _reads_mnist(path: Path) -> bool:
+    text = path.read_text(encoding="utf-8")
+    return snippets.reads_mnist(text) if path.suffix == ".md" else snippets.code_reads_mnist(text)
+
+
+def _run(path: Path, folder: Path, env: dict[str, str], server: kernel_forks.ForkServer):
+    """One kernel job: a page with its notebook, or a project notebook (returned with its run time)."""
+    limit = page_kernel.limit_seconds(path)
+    if path.suffix == ".md":
+        return page_kernel.run(path, folder, limit, env, server)
+    notebook = page_kernel.build_notebook(path)
+    try:
+        seconds = page_kernel.run_notebook(notebook, folder, limit, env, server)
+    except Exception as error:  # noqa: BLE001 - reported by the notebook's test, with the notebook's outputs
+        return notebook, error
+    return notebook, seconds
+
+
+@pytest.fixture(scope="session")
+def kernel_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """Start every run the selected tests wait for, on a pool of ``KERNEL_WORKERS``; map each path to its run.
+
+    The kernels are forks of one process that imported torch, torchvision, matplotlib and
+    ipykernel first (``tools/kernel_forks.py``). Each run gets its own folder, holding
+    ``data/MNIST/raw`` with the MNIST files (links to the session's copy) when it reads
+    them, as a reader's fresh folder would: torchvision writes the unpacked files beside
+    the ``.gz`` files, never into them, so the copy is shared safely.
+    """
+    jobs = _kernel_jobs(request.session)
+    if not jobs:
+        return {}
+    originals = []
+    if any(_reads_mnist(path) for path in jobs):
+        originals = sorted((request.getfixturevalue("mnist_root") / "MNIST" / "raw").glob("*.gz"))
+    env = page_kernel.kernel_env(threads=max(1, (os.cpu_count() or 2) // KERNEL_WORKERS))
+    server = kernel_forks.ForkServer(env)
+    server.start()
+    pool = ThreadPoolExecutor(max_workers=KERNEL_WORKERS)
+
+    def finish() -> None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        server.stop()
+
+    request.addfinalizer(finish)
+    runs: dict[str, Future] = {}
+    for path in jobs:
+        folder = tmp_path_factory.mktemp(path.stem)
+        target = folder / "data" / "MNIST" / "raw"
+        target.mkdir(parents=True)
+        for file in originals:
+            try:
+                os.link(file, target / file.name)
+            except OSError:
+                shutil.copyfile(file, target / file.name)
+        runs[path.relative_to(ROOT).as_posix()] = pool.submit(_run, path, folder, env, server)
+    return runs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_kernel_runs_early(request: pytest.FixtureRequest) -> None:
+    """Start the kernels' runs when the session's first test runs, so they work while the quick tests run."""
+    if any(getattr(item, "originalname", "") in KERNEL_TESTS for item in request.session.items):
+        request.getfixturevalue("kernel_runs")

@@ -1,8 +1,11 @@
 """Every ```python block in docs/ runs, and no Python block is switched off by accident.
 
 Each page runs top to bottom in one namespace (as a reader would run it) in a scratch
-folder; a failure names ``docs/<page>.md:<line>`` and shows the failing line. Passing
-results are cached so the site build shows this run's output without running it again.
+folder holding ``data/``; a failure names ``docs/<page>.md:<line>`` and shows the failing
+line. Passing results are cached so the site build shows this run's output without
+running it again. A page runs in a Jupyter kernel together with its downloadable
+notebook (``tools/page_kernel.py``: the code they share runs once), started for the
+session by ``kernel_runs`` (``conftest.py``); the page's test waits for it.
 
 "The full program" of a tutorial must run alone. The page runner already runs that block
 in a fresh namespace, which catches a name it uses but does not define, at no extra cost.
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import mktestdocs
@@ -37,7 +41,9 @@ TUTORIALS = [page for page in PAGES if page.parent.name == "tutorials"]
 
 
 @pytest.mark.parametrize("page", RUNS)
-def test_page_runs(page: Path, docs_blocks_run: dict[str, int], request: pytest.FixtureRequest) -> None:
+def test_page_runs(
+    page: Path, docs_blocks_run: dict[str, int], kernel_runs: dict[str, Future], request: pytest.FixtureRequest
+) -> None:
     text = page.read_text(encoding="utf-8")
     if not snippets.find_blocks(text):
         pytest.skip("no python blocks on this page")
@@ -45,7 +51,11 @@ def test_page_runs(page: Path, docs_blocks_run: dict[str, int], request: pytest.
     # versions and settings are those of a passing run is not run again: its cached
     # result is that run's, and the budget is checked on it.
     cached = snippets.load_result(page) if request.config.getoption("--reuse-page-results") else None
-    result = cached or snippets.run_page(page)
+    if cached is None:
+        outcome = kernel_runs[snippets.page_name(page)].result()  # run with its notebook (tools/page_kernel.py)
+        if outcome.page_error:
+            pytest.fail(outcome.page_error, pytrace=False)
+    result = cached or outcome.page
     docs_blocks_run[result.page] = len(result.blocks)
     budget = snippets.time_budget(text)
     assert result.cpu_seconds <= budget, (

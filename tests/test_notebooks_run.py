@@ -2,51 +2,38 @@
 
 The notebooks are made the way the site build makes them: each page with ```python
 blocks through ``tools/notebooks.from_markdown`` (after MkDocs' own front-matter split),
-each project notebook ``docs/notebooks/*.py`` through ``tools/notebook_pages.to_ipynb``.
-Each one then runs in a new kernel (over loopback) whose working folder holds only
-``data/MNIST/raw`` with the original MNIST files, as a reader's fresh folder would.
-The kernels are forks of one process that imported torch, torchvision, matplotlib and
-ipykernel first (``tools/kernel_forks.py``): each starts with those imports done and an
-empty namespace, in about a tenth of the CPU time a kernel started from scratch takes.
-They run beside the docs pages, whose CPU budgets count the subprocesses this process
-reaps while a page runs (``snippets.cpu_time``): a kernel is the fork server's child, not
-this process's, so a kernel ending during a page is not charged to it; only its small
-launcher (a stdlib-only Python, a few hundredths of a CPU second) is reaped here.
+each project notebook ``docs/notebooks/*.py`` through ``tools/notebook_pages.to_ipynb``
+(``tools/page_kernel.build_notebook``). Each one runs in a new kernel whose working
+folder holds ``data/MNIST/raw`` with the original MNIST files, as a reader's fresh folder
+would. The runs are started for the session by ``kernel_runs`` (``conftest.py``), two at a
+time, each kernel with half the CPU threads; the kernels are forks of one process that
+imported torch, torchvision, matplotlib and ipykernel first (``tools/kernel_forks.py``).
 
-Two notebooks run at a time, each kernel with half the CPU threads. A project notebook's
-run is kept for the site build (``notebook_pages.store_executed``), which then shows it
-instead of running the notebook again. A notebook may take
-a few times its page's ``time_budget`` (kernel start and a busy machine included); run
-times are written to ``test-artifacts/notebook-run-times.json``.
+A page's notebook runs together with the page itself (``tools/page_kernel.py``): the
+cells before the page's first exercise solution are the page's blocks and run once for
+both; from there the kernel goes on with the notebook's cells, without the solutions, as
+Run All does. A project notebook's run is kept for the site build
+(``notebook_pages.store_executed``), which then shows it instead of running the notebook
+again. A notebook may take a few times its page's ``time_budget`` (kernel start and a
+busy machine included); run times are written to ``test-artifacts/notebook-run-times.json``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import jupytext
 import nbclient
 import nbformat
 import pytest
-from mkdocs.utils.meta import get_data
-from nbclient import NotebookClient  # bound here: a test below replaces nbclient.NotebookClient
 
-from tools import kernel_forks, notebook_pages, notebooks, settings, snippets
+from tools import notebook_pages, notebooks, page_kernel, snippets
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-WORKERS = 2
-#: Seconds a notebook may take for each second of its page's time budget, plus a fixed allowance.
-BUDGET_FACTOR = 4
-STARTUP_SECONDS = 30
-#: Budget of the project notebooks, which have no front matter.
-PROJECT_NOTEBOOK_BUDGET = 60
 #: The terminal colour codes in a kernel's traceback.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -60,113 +47,28 @@ def _project_notebooks() -> list[Path]:
 
 
 NOTEBOOK_SOURCES = {path.relative_to(ROOT).as_posix(): path for path in [*_pages(), *_project_notebooks()]}
-
-
-def build_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook the site offers for ``path``, made the way the build makes it."""
-    if path.suffix == ".py":
-        return nbformat.reads(notebook_pages.to_ipynb(path), as_version=4)
-    markdown, _ = get_data(path.read_text(encoding="utf-8"))  # the front matter split, as MkDocs does
-    return nbformat.reads(notebooks.from_markdown(markdown, source=path.name), as_version=4)
-
-
-def limit_seconds(path: Path) -> float:
-    """How long the notebook of ``path`` may run: a few times its page's time budget."""
-    budget = snippets.time_budget(path.read_text(encoding="utf-8")) if path.suffix == ".md" else PROJECT_NOTEBOOK_BUDGET
-    return BUDGET_FACTOR * budget + STARTUP_SECONDS
-
-
-def kernel_env(threads: int) -> dict[str, str]:
-    """The environment a notebook's kernel runs in: the project's defaults, ``threads`` CPU threads."""
-    env = {key: value for key, value in os.environ.items() if key != notebook_pages.DATA_ENV}
-    # The project's defaults (tools/settings.py): no network, so CIFAR-10 is the announced stand-in.
-    settings.apply_defaults(env)
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return env
-
-
-def run_notebook(notebook: nbformat.NotebookNode, folder: Path, limit: float, env: dict[str, str], server) -> float:
-    """Run every cell of ``notebook`` in a new kernel (forked from ``server``) in ``folder``; return the seconds."""
-    client = NotebookClient(
-        notebook,
-        timeout=int(limit),  # per cell; the whole run is checked against the same limit below
-        kernel_name="python3",
-        kernel_manager_class=kernel_forks.kernel_manager_class(server),
-        allow_errors=False,
-        resources={"metadata": {"path": str(folder)}},
-    )
-    start = time.perf_counter()
-    client.execute(env=env)
-    return time.perf_counter() - start
-
-
-@pytest.fixture(scope="session")
-def notebook_runs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mnist_root: Path
-) -> dict[str, tuple[nbformat.NotebookNode, Future]]:
-    """Start every selected notebook on a two-worker pool; each test waits for its own.
-
-    Each notebook gets its own folder whose ``data/MNIST/raw`` links the ``.gz`` files of
-    the session's MNIST copy (``mnist_root``): torchvision writes the unpacked files
-    beside them, never into them, so the copy is made once and shared safely.
-    """
-    selected = [
-        item.callspec.params["name"]
-        for item in request.session.items
-        if item.originalname == "test_notebook_runs_top_to_bottom"
-    ]
-    originals = sorted((mnist_root / "MNIST" / "raw").glob("*.gz"))
-    env = kernel_env(threads=max(1, (os.cpu_count() or 2) // WORKERS))
-    server = kernel_forks.ForkServer(env)
-    server.start()
-    pool = ThreadPoolExecutor(max_workers=WORKERS)
-
-    def finish() -> None:
-        pool.shutdown(wait=True, cancel_futures=True)
-        server.stop()
-
-    request.addfinalizer(finish)
-    runs: dict[str, tuple[nbformat.NotebookNode, Future]] = {}
-    for name in selected:
-        path = NOTEBOOK_SOURCES[name]
-        folder = tmp_path_factory.mktemp(path.stem)
-        target = folder / "data" / "MNIST" / "raw"
-        target.mkdir(parents=True)
-        for file in originals:
-            try:
-                os.link(file, target / file.name)
-            except OSError:
-                shutil.copyfile(file, target / file.name)
-        notebook = build_notebook(path)
-        runs[name] = (notebook, pool.submit(run_notebook, notebook, folder, limit_seconds(path), env, server))
-    return runs
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_notebooks_early(request: pytest.FixtureRequest) -> None:
-    """Start the selected notebooks when this module's first test runs.
-
-    ``conftest.py`` puts this module's quick tests first and its Run All tests last, so
-    the kernels work while the rest of the suite runs. The fixture is looked up only when
-    a Run All test is selected, so the quick tests need no MNIST files (``-m "not mnist"``).
-    """
-    if any(getattr(item, "originalname", "") == "test_notebook_runs_top_to_bottom" for item in request.session.items):
-        request.getfixturevalue("notebook_runs")
+build_notebook = page_kernel.build_notebook
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_SOURCES))
-def test_notebook_runs_top_to_bottom(name: str, notebook_runs: dict[str, tuple[nbformat.NotebookNode, Future]]) -> None:
+def test_notebook_runs_top_to_bottom(name: str, kernel_runs: dict[str, Future], mnist_root: Path) -> None:
     path = NOTEBOOK_SOURCES[name]
-    notebook, run = notebook_runs[name]
-    try:
-        seconds = run.result()
-    except nbclient.exceptions.CellExecutionError as error:
-        message = _ANSI.sub("", str(error))
-        pytest.fail(
-            f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
-            pytrace=False,
-        )
-    limit = limit_seconds(path)
+    outcome = kernel_runs[name].result()
+    if path.suffix == ".md":  # run with its page (tools/page_kernel.py)
+        if outcome.notebook_error:
+            pytest.fail(f"the downloadable notebook fails under Run All: {outcome.notebook_error}", pytrace=False)
+        seconds = outcome.notebook_seconds
+    else:
+        notebook, seconds = outcome
+        if isinstance(seconds, nbclient.exceptions.CellExecutionError):
+            message = _ANSI.sub("", str(seconds))
+            pytest.fail(
+                f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
+                pytrace=False,
+            )
+        if isinstance(seconds, BaseException):
+            raise seconds
+    limit = page_kernel.limit_seconds(path)
     _record(name, seconds)
     assert seconds <= limit, f"{name}: Run All took {seconds:.0f} s, more than {limit:.0f} s"
     if path.suffix == ".py":  # a project notebook: the site build shows this run, without running it again

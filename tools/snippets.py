@@ -15,28 +15,23 @@ tracebacks point at the Markdown source itself.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import io
 import json
 import math
 import os
 import re
-import resource
 import tempfile
 import textwrap
 import threading
 import time
-import traceback
-import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-from tools import mnist_files, settings
+from tools import blocks, mnist_files, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -187,31 +182,6 @@ def suspicious_fences(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
-def _alt_text(figure) -> str:
-    """Describe a figure by its titles, for readers who cannot see it."""
-    titles = [figure._suptitle.get_text()] if figure._suptitle is not None else []
-    titles += [axes.get_title() for axes in figure.axes if axes.get_title()]
-    return "; ".join(titles) or "Figure drawn by the code above"
-
-
-def _figures() -> list[dict[str, str]]:
-    """Save and close every open matplotlib figure; return them as base64 PNGs with alt text."""
-    import sys
-
-    if "matplotlib.pyplot" not in sys.modules:
-        return []
-    import matplotlib.pyplot as plt
-
-    images = []
-    for number in plt.get_fignums():
-        buffer = io.BytesIO()
-        plt.figure(number).savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        png = base64.b64encode(buffer.getvalue()).decode("ascii")
-        images.append({"png": png, "alt": _alt_text(plt.figure(number))})
-    plt.close("all")
-    return images
-
-
 @contextlib.contextmanager
 def _page_sandbox(mnist_raw: Path | None):
     """Run inside a fresh scratch folder holding a private copy of the MNIST files.
@@ -237,13 +207,9 @@ def _page_sandbox(mnist_raw: Path | None):
 PAGE_RUNNING = threading.Lock()
 
 
-def cpu_time() -> float:
-    """CPU seconds used so far by this process (all threads) and its finished subprocesses.
-
-    Subprocesses count once reaped; see :data:`PAGE_RUNNING` for those that are not a page's.
-    """
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+#: CPU seconds used so far by this process (all threads) and its reaped subprocesses.
+#: Subprocesses count once reaped; see :data:`PAGE_RUNNING` for those that are not a page's.
+cpu_time = blocks.cpu_time
 
 
 @contextlib.contextmanager
@@ -267,58 +233,45 @@ def run_page(path: Path) -> PageResult:
     matplotlib.use("Agg")
     settings.apply_defaults()  # e.g. TORCHPRIMER_SYNTHETIC_CIFAR, whoever runs the page
     text = path.read_text(encoding="utf-8")
-    resolved = path.resolve()
-    name = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else resolved.as_posix()
-    namespace: dict = {"__name__": "__main__"}
-    results: list[BlockResult] = []
+    name = page_name(path)
     raw = mnist_files.find_raw()
     if raw is None and reads_mnist(text):
         raw = mnist_files.raw_dir()  # downloads into the cache once, or says where the files go
-    with PAGE_RUNNING, _page_sandbox(raw), _bounded_threads(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
+    with PAGE_RUNNING, _page_sandbox(raw), _bounded_threads():
         start, cpu_start = time.perf_counter(), cpu_time()
-        blocks = find_blocks(text)
-        alone = full_program(blocks)
-        for block in blocks:
-            source = "\n" * (block.line - 1) + block.code
-            stdout = io.StringIO()
-            # The full program runs in a namespace of its own, so a name it uses but does not
-            # define fails here (hidden state); the blocks after it then see its names too.
-            scope = {"__name__": "__main__"} if block is alone else namespace
-            try:
-                code = compile(source, str(ROOT / name), "exec")
-                with contextlib.redirect_stdout(stdout):
-                    exec(code, scope)
-                if scope is not namespace:
-                    namespace.update(scope)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as error:  # noqa: BLE001 - re-raised with the page location
-                _figures()
-                raise SnippetError(_describe_failure(name, block, error, stdout.getvalue())) from None
-            results.append(BlockResult(stdout=stdout.getvalue(), figures=_figures()))
+        found = find_blocks(text)
+        alone = full_program(found)
+        results, error = blocks.run_blocks(
+            [(block.code, block.line) for block in found],
+            {"__name__": "__main__"},
+            str(ROOT / name),
+            name,
+            str(ROOT),
+            alone=found.index(alone) if alone is not None else None,
+        )
+        if error is not None:
+            raise SnippetError(error)
         seconds, cpu_seconds = time.perf_counter() - start, cpu_time() - cpu_start
-    return PageResult(page=name, blocks=results, seconds=seconds, cpu_seconds=cpu_seconds)
+    return PageResult(page=name, blocks=[block_result(r) for r in results], seconds=seconds, cpu_seconds=cpu_seconds)
 
 
-def _describe_failure(name: str, block: Block, error: BaseException, printed: str) -> str:
-    """Name the page and the line that failed, show that line and the traceback."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(name)]
-    line = frames[-1].lineno if frames else getattr(error, "lineno", None) or block.line
-    lines = (ROOT / name).read_text(encoding="utf-8").split("\n")
-    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    trace = "".join(traceback.format_exception(error)).replace(str(ROOT) + os.sep, "")
-    message = f"{name}:{line}: {type(error).__name__}: {error}\n    {shown}\n\n{trace}"
-    if printed:
-        message += f"\nThe block printed before failing:\n{printed}"
-    return message
+def page_name(path: Path) -> str:
+    """The page's path from the repository root (``docs/tutorials/x.md``), or its absolute path outside it."""
+    resolved = path.resolve()
+    return resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else resolved.as_posix()
+
+
+def block_result(outcome: dict) -> BlockResult:
+    """A block's ``{"stdout", "figures"}`` as :func:`tools.blocks.run_blocks` returns it."""
+    return BlockResult(stdout=outcome["stdout"], figures=outcome["figures"])
 
 
 def _source_fingerprint() -> str:
     """A hash of the package sources, this runner and the pinned versions: a change re-runs pages."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    files = sorted((ROOT / "src").rglob("*.py")) + [here / "snippets.py", here / "settings.py", here / "mnist_files.py"]
+    runner = ("snippets.py", "blocks.py", "page_kernel.py", "settings.py", "mnist_files.py")
+    files = sorted((ROOT / "src").rglob("*.py")) + [here / name for name in runner]
     constraints = ROOT / "requirements" / "constraints.txt"
     if constraints.is_file():
         files.append(constraints)

@@ -1,0 +1,274 @@
+"""Run a docs page and its downloadable notebook together, in one Jupyter kernel.
+
+A page and its notebook run the same code up to the page's first exercise solution: the
+notebook is the page's ```python blocks in order, except the blocks nested in
+admonitions (solutions), which stay folded in its Markdown
+(``tools/notebooks.from_markdown``). Two separate runs repeat that shared part, which
+holds nearly all of a chapter's training. Here it runs once:
+
+1. A kernel (forked from ``tools/kernel_forks``) runs the notebook's cells one by one,
+   as Run All does. Each cell before the first solution is also a block of the page:
+   what it printed is the block's output, and the figures it left open are saved as
+   the page run saves them (``tools/blocks.figures``). "The full program" runs with the
+   kernel's namespace emptied first (and refilled after), as the page runner runs it.
+2. At the first solution, :func:`tools.blocks.fork_rest` copies the kernel (``fork()``):
+   the copy runs the rest of the page, solutions included, with the page runner's loop,
+   while the kernel goes on with the notebook's remaining cells.
+
+The page's CPU time is the kernel's for the shared part plus the copy's for the rest
+(subprocesses included); its wall time is the two parts' sum. A page failure names
+``docs/<page>.md:<line>`` in either part, and so does a notebook failure.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from mkdocs.utils.meta import get_data
+from nbclient import NotebookClient  # bound here: a test replaces nbclient.NotebookClient while runs start
+from nbclient.exceptions import CellExecutionError
+
+from tools import kernel_forks, notebook_pages, notebooks, settings, snippets
+
+#: Seconds a run may take for each second of its page's time budget, plus a fixed allowance.
+BUDGET_FACTOR = 4
+STARTUP_SECONDS = 30
+#: Budget of the project notebooks (``docs/notebooks/*.py``), which have no front matter.
+PROJECT_NOTEBOOK_BUDGET = 60
+
+#: The kernel-side helpers (standard library only), sent to the kernel as source.
+HELPERS = Path(__file__).with_name("blocks.py")
+#: The module name the helpers get inside the kernel; nothing enters the notebook's namespace.
+HELPER_MODULE = "primer_blocks"
+#: A frame of a cell in an IPython traceback: ``Cell In[7], line 3``.
+_CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+#: The terminal colour codes in a kernel's traceback.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class Outcome:
+    """The page's run and the notebook's, from one kernel."""
+
+    page: snippets.PageResult | None  # None when the page failed
+    page_error: str | None  # ``docs/<page>.md:<line>: ...``
+    notebook_seconds: float
+    notebook_error: str | None
+
+
+def build_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook the site offers for ``path`` (a page, or a project notebook ``.py``), made as the build makes it."""
+    if path.suffix == ".py":
+        return nbformat.reads(notebook_pages.to_ipynb(path), as_version=4)
+    markdown, _ = get_data(path.read_text(encoding="utf-8"))  # the front matter split, as MkDocs does
+    return nbformat.reads(notebooks.from_markdown(markdown, source=path.name), as_version=4)
+
+
+def limit_seconds(path: Path) -> float:
+    """How long the run of ``path`` may take: a few times its page's time budget (kernel start included)."""
+    budget = snippets.time_budget(path.read_text(encoding="utf-8")) if path.suffix == ".md" else PROJECT_NOTEBOOK_BUDGET
+    return BUDGET_FACTOR * budget + STARTUP_SECONDS
+
+
+def kernel_env(threads: int) -> dict[str, str]:
+    """The environment a kernel runs in: the project's defaults (tools/settings.py), ``threads`` CPU threads.
+
+    No ``TORCHPRIMER_DATA``: a notebook then reads ``data/`` in its own folder, as a reader's would.
+    """
+    env = {key: value for key, value in os.environ.items() if key != notebook_pages.DATA_ENV}
+    settings.apply_defaults(env)  # no network, so CIFAR-10 is the announced stand-in
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+def _client(notebook: nbformat.NotebookNode, folder: Path, limit: float, server: kernel_forks.ForkServer):
+    return NotebookClient(
+        notebook,
+        timeout=int(limit),  # per cell; the whole run is checked against the same limit by the caller
+        kernel_name="python3",
+        kernel_manager_class=kernel_forks.kernel_manager_class(server),
+        allow_errors=False,
+        resources={"metadata": {"path": str(folder)}},
+    )
+
+
+def run_notebook(
+    notebook: nbformat.NotebookNode, folder: Path, limit: float, env: dict[str, str], server: kernel_forks.ForkServer
+) -> float:
+    """Run every cell of ``notebook`` (Run All) in a kernel forked from ``server``, in ``folder``; return the seconds.
+
+    Raises nbclient's ``CellExecutionError`` for a cell that fails; ``notebook`` keeps the outputs.
+    """
+    start = time.perf_counter()
+    _client(notebook, folder, limit, server).execute(env=env)
+    return time.perf_counter() - start
+
+
+def cells_of_blocks(notebook: nbformat.NotebookNode, blocks: list[snippets.Block], name: str) -> dict[int, int]:
+    """Index of the notebook cell of each page block that is one (those not nested in an admonition).
+
+    The notebook's first code cell is the setup cell; every other code cell must be a
+    top-level block of the page, in order.
+    """
+    code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"][1:]
+    top = [number for number, block in enumerate(blocks) if not block.indent]
+    sources = [notebook.cells[index].source.strip() for index in code]
+    if sources != [blocks[number].code.strip() for number in top]:
+        raise RuntimeError(f"{name}: the notebook's code cells are not the page's top-level python blocks")
+    return dict(zip(top, code))
+
+
+class _Kernel:
+    """Silent requests to the kernel of ``client``: code that adds nothing to its namespace or history."""
+
+    def __init__(self, client: NotebookClient) -> None:
+        self.client = client
+
+    async def run(self, code: str, expression: str | None = None) -> object:
+        """Run ``code`` and return the value of ``expression`` (a JSON-able value), if any."""
+        expressions = {"value": f"__import__('json').dumps({expression})"} if expression else {}
+        msg_id = self.client.kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
+        reply = await self.client.async_wait_for_reply(msg_id)
+        content = reply["content"] if reply else {"status": "no reply"}
+        if content["status"] != "ok":
+            raise RuntimeError(f"the kernel could not run {code or expression!r}: {content.get('evalue', content)}")
+        if expression is None:
+            return None
+        value = content["user_expressions"]["value"]
+        if value["status"] != "ok":
+            raise RuntimeError(f"the kernel could not evaluate {expression!r}: {value.get('evalue')}")
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))  # the repr of the JSON text
+
+    async def call(self, function: str, *args: object) -> object:
+        """The JSON-able result of ``primer_blocks.<function>(*args)`` in the kernel."""
+        arguments = ", ".join(repr(arg) for arg in args)
+        return await self.run("", f"__import__('sys').modules[{HELPER_MODULE!r}].{function}({arguments})")
+
+    async def install_helpers(self) -> None:
+        """Load ``tools/blocks.py`` as the module ``primer_blocks`` of the kernel."""
+        source = HELPERS.read_text(encoding="utf-8")
+        module = f"__import__('types').ModuleType({HELPER_MODULE!r})"
+        namespace = f"__import__('sys').modules.setdefault({HELPER_MODULE!r}, {module}).__dict__"
+        await self.run(f"exec(compile({source!r}, {str(HELPERS)!r}, 'exec'), {namespace})")
+
+
+def _stdout(cell: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+
+
+def failure(
+    name: str, path: Path, blocks: list[snippets.Block], counts: dict[int, int], error: CellExecutionError
+) -> str:
+    """``docs/<page>.md:<line>: <error>`` for a cell that raised, with the line and the kernel's traceback.
+
+    ``counts`` maps each cell's execution count to its block; the line is that of the last
+    traceback frame in a cell of the page (a function defined in an earlier cell included).
+    """
+    trace = _ANSI.sub("", str(error))
+    line = None
+    for count, offset in _CELL_FRAME.findall(trace):
+        if int(count) in counts:
+            line = blocks[counts[int(count)]].line + int(offset) - 1
+    if line is None:
+        return f"{name}: {error.ename}: {error.evalue}\n\n{trace}"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return f"{name}:{line}: {error.ename}: {error.evalue}\n    {shown}\n\n{trace}"
+
+
+async def _run(path: Path, folder: Path, limit: float, env: dict[str, str], server: kernel_forks.ForkServer) -> Outcome:
+    name = snippets.page_name(path)
+    blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
+    notebook = build_notebook(path)
+    cells = cells_of_blocks(notebook, blocks, name)
+    alone_block = snippets.full_program(blocks)
+    alone = blocks.index(alone_block) if alone_block is not None else None
+    shared = next((number for number, block in enumerate(blocks) if block.indent), len(blocks))
+    client = _client(notebook, folder, limit, server)
+    kernel = _Kernel(client)
+    outputs: list[dict] = []
+    counts: dict[int, int] = {}  # execution count -> block number
+    page_error = notebook_error = None
+    rest: dict | None = None
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="primer-page-rest-") as scratch:
+        async with client.async_setup_kernel(env=env):
+            await kernel.install_helpers()
+            setup = next(index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+            await client.async_execute_cell(notebook.cells[setup], setup)
+            page_start, cpu_start = time.perf_counter(), await kernel.call("cpu_time")
+            try:
+                for number in range(shared):
+                    cell = notebook.cells[cells[number]]
+                    if number == alone:
+                        await kernel.call("set_namespace_aside")
+                    await client.async_execute_cell(cell, cells[number])
+                    counts[cell.execution_count] = number
+                    if number == alone:
+                        await kernel.call("restore_namespace")
+                    outputs.append({"stdout": _stdout(cell), "figures": await kernel.call("figures")})
+            except CellExecutionError as error:
+                counts[notebook.cells[cells[number]].execution_count] = number
+                page_error = notebook_error = failure(name, path, blocks, counts, error)
+            shared_seconds = time.perf_counter() - page_start
+            shared_cpu = await kernel.call("cpu_time") - cpu_start
+            child = None
+            if page_error is None and shared < len(blocks):
+                spec = Path(scratch) / "rest.json"
+                result = Path(scratch) / "result.json"
+                job = {
+                    "blocks": [{"code": block.code, "line": block.line} for block in blocks[shared:]],
+                    "alone": alone - shared if alone is not None and alone >= shared else None,
+                    "path": str(snippets.ROOT / name),
+                    "name": name,
+                    "root": str(snippets.ROOT),
+                    "result": str(result),
+                }
+                spec.write_text(json.dumps(job), encoding="utf-8")
+                child = await kernel.call("fork_rest", str(spec))
+            if page_error is None:
+                try:
+                    for number in range(shared, len(blocks)):
+                        if number in cells:
+                            cell = notebook.cells[cells[number]]
+                            await client.async_execute_cell(cell, cells[number])
+                            counts[cell.execution_count] = number
+                except CellExecutionError as error:
+                    counts[notebook.cells[cells[number]].execution_count] = number
+                    notebook_error = failure(name, path, blocks, counts, error)
+            notebook_seconds = time.perf_counter() - start
+            if child is not None:
+                status = await kernel.call("wait", child)
+                if status == 0:
+                    rest = json.loads(result.read_text(encoding="utf-8"))
+                else:
+                    page_error = f"{name}: the run of the page after its first solution ended with exit status {status}"
+    if page_error is None and rest is not None and rest["error"]:
+        page_error = rest["error"]
+    if page_error is not None:
+        return Outcome(None, page_error, notebook_seconds, notebook_error)
+    rest = rest or {"blocks": [], "seconds": 0.0, "cpu_seconds": 0.0}
+    page = snippets.PageResult(
+        page=name,
+        blocks=[snippets.block_result(outcome) for outcome in outputs + rest["blocks"]],
+        seconds=shared_seconds + rest["seconds"],
+        cpu_seconds=shared_cpu + rest["cpu_seconds"],
+    )
+    return Outcome(page, None, notebook_seconds, notebook_error)
+
+
+def run(path: Path, folder: Path, limit: float, env: dict[str, str], server: kernel_forks.ForkServer) -> Outcome:
+    """Run the page at ``path`` and its notebook in one kernel forked from ``server``, in ``folder``.
+
+    ``env`` is the kernel's environment; ``limit`` the seconds any one cell may take.
+    """
+    return asyncio.run(_run(path, folder, limit, env, server))
