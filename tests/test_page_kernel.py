@@ -138,3 +138,15 @@ def test_a_page_without_solutions_runs_in_the_kernel_alone(tmp_path: Path, serve
     outcome = run(tmp_path, text, server, env)
     assert outcome.page_error is None and outcome.notebook_error is None
     assert int(outcome.page.blocks[0].stdout) != os.getpid()  # ran in the kernel, not here
+
+
+def test_a_page_rest_that_runs_too_long_is_stopped(tmp_path: Path, server, env) -> None:
+    path = tmp_path / "page.md"
+    path.write_text(page("> x = 1", ">> import time\ntime.sleep(60)", "> print(x)"), encoding="utf-8")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    start = time.monotonic()
+    outcome = page_kernel.run(path, folder, 3, env, server)
+    assert time.monotonic() - start < 30
+    assert "ran over 3 s" in outcome.page_error
+    assert outcome.notebook_error is None

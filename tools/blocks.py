@@ -24,6 +24,7 @@ import io
 import json
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -156,6 +157,7 @@ def fork_rest(spec: str) -> int:
         return pid
     code = 1
     try:
+        _end_with_parent()
         # The kernel's threads (its messaging) are not in the copy: nothing here may
         # write to the kernel's streams, so file descriptors 1 and 2 go nowhere.
         null = os.open(os.devnull, os.O_WRONLY)
@@ -181,6 +183,25 @@ def fork_rest(spec: str) -> int:
         os._exit(code)
 
 
-def wait(pid: int) -> int:
-    """Wait for the copy :func:`fork_rest` made; return its exit status."""
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+def _end_with_parent() -> None:
+    """Have the kernel's end kill this copy too (Linux), so a page stopped midway leaves nothing running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def wait(pid: int, limit: float) -> int | None:
+    """Wait for the copy :func:`fork_rest` made; return its exit status (None: killed after ``limit`` seconds)."""
+    deadline = time.monotonic() + limit
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.02)

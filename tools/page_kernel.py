@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 from mkdocs.utils.meta import get_data
 from nbclient import NotebookClient  # bound here: a test replaces nbclient.NotebookClient while runs start
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from tools import kernel_forks, notebook_pages, notebooks, settings, snippets
 
@@ -185,85 +185,118 @@ def failure(
     return f"{name}:{line}: {error.ename}: {error.evalue}\n    {shown}\n\n{trace}"
 
 
-async def _run(path: Path, folder: Path, limit: float, env: dict[str, str], server: kernel_forks.ForkServer) -> Outcome:
-    name = snippets.page_name(path)
-    blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
-    notebook = build_notebook(path)
-    cells = cells_of_blocks(notebook, blocks, name)
-    alone_block = snippets.full_program(blocks)
-    alone = blocks.index(alone_block) if alone_block is not None else None
-    shared = next((number for number, block in enumerate(blocks) if block.indent), len(blocks))
-    client = _client(notebook, folder, limit, server)
-    kernel = _Kernel(client)
-    outputs: list[dict] = []
-    counts: dict[int, int] = {}  # execution count -> block number
-    page_error = notebook_error = None
-    rest: dict | None = None
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="primer-page-rest-") as scratch:
-        async with client.async_setup_kernel(env=env):
-            await kernel.install_helpers()
-            setup = next(index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code")
-            await client.async_execute_cell(notebook.cells[setup], setup)
-            page_start, cpu_start = time.perf_counter(), await kernel.call("cpu_time")
-            try:
-                for number in range(shared):
-                    cell = notebook.cells[cells[number]]
-                    if number == alone:
-                        await kernel.call("set_namespace_aside")
-                    await client.async_execute_cell(cell, cells[number])
-                    counts[cell.execution_count] = number
-                    if number == alone:
-                        await kernel.call("restore_namespace")
-                    outputs.append({"stdout": _stdout(cell), "figures": await kernel.call("figures")})
-            except CellExecutionError as error:
-                counts[notebook.cells[cells[number]].execution_count] = number
-                page_error = notebook_error = failure(name, path, blocks, counts, error)
-            shared_seconds = time.perf_counter() - page_start
-            shared_cpu = await kernel.call("cpu_time") - cpu_start
-            child = None
-            if page_error is None and shared < len(blocks):
-                spec = Path(scratch) / "rest.json"
-                result = Path(scratch) / "result.json"
-                job = {
-                    "blocks": [{"code": block.code, "line": block.line} for block in blocks[shared:]],
-                    "alone": alone - shared if alone is not None and alone >= shared else None,
-                    "path": str(snippets.ROOT / name),
-                    "name": name,
-                    "root": str(snippets.ROOT),
-                    "result": str(result),
-                }
-                spec.write_text(json.dumps(job), encoding="utf-8")
-                child = await kernel.call("fork_rest", str(spec))
-            if page_error is None:
+class _PageRun:
+    """One page and its notebook in one kernel: the shared cells, the page's rest in a fork, the notebook's rest."""
+
+    def __init__(self, path: Path, folder: Path, limit: float, server: kernel_forks.ForkServer) -> None:
+        self.path = path
+        self.limit = limit
+        self.name = snippets.page_name(path)
+        self.blocks = snippets.find_blocks(path.read_text(encoding="utf-8"))
+        self.notebook = build_notebook(path)
+        self.cells = cells_of_blocks(self.notebook, self.blocks, self.name)  # block number -> cell index
+        alone = snippets.full_program(self.blocks)
+        self.alone = self.blocks.index(alone) if alone is not None else None
+        #: Blocks before the first one nested in an admonition (a solution): the page's and the notebook's.
+        self.shared = next((number for number, block in enumerate(self.blocks) if block.indent), len(self.blocks))
+        self.client = _client(self.notebook, folder, limit, server)
+        self.kernel = _Kernel(self.client)
+        self.counts: dict[int, int] = {}  # a cell's execution count -> its block number
+
+    async def _execute(self, number: int) -> nbformat.NotebookNode:
+        """Run the cell of block ``number``; a failure raises :class:`_Failed` naming the page line."""
+        cell = self.notebook.cells[self.cells[number]]
+        try:
+            await self.client.async_execute_cell(cell, self.cells[number])
+        except CellExecutionError as error:
+            self.counts[cell.execution_count] = number
+            raise _Failed(failure(self.name, self.path, self.blocks, self.counts, error)) from None
+        except (CellTimeoutError, DeadKernelError) as error:
+            block = self.blocks[number]
+            raise _Failed(f"{self.name}:{block.line}: the block did not finish: {error}") from None
+        self.counts[cell.execution_count] = number
+        return cell
+
+    async def shared_part(self) -> tuple[list[dict], float, float]:
+        """Run the shared cells as page blocks: each one's output, and the part's seconds and CPU seconds."""
+        outputs = []
+        start, cpu_start = time.perf_counter(), await self.kernel.call("cpu_time")
+        for number in range(self.shared):
+            if number == self.alone:  # the full program runs without the names defined before it
+                await self.kernel.call("set_namespace_aside")
+            cell = await self._execute(number)
+            if number == self.alone:
+                await self.kernel.call("restore_namespace")
+            outputs.append({"stdout": _stdout(cell), "figures": await self.kernel.call("figures")})
+        return outputs, time.perf_counter() - start, await self.kernel.call("cpu_time") - cpu_start
+
+    async def fork_rest(self, scratch: Path) -> tuple[int, Path]:
+        """Start the page's rest in a copy of the kernel; return its process id and the file it writes."""
+        spec, result = scratch / "rest.json", scratch / "result.json"
+        job = {
+            "blocks": [{"code": block.code, "line": block.line} for block in self.blocks[self.shared :]],
+            "alone": self.alone - self.shared if self.alone is not None and self.alone >= self.shared else None,
+            "path": str(snippets.ROOT / self.name),
+            "name": self.name,
+            "root": str(snippets.ROOT),
+            "result": str(result),
+        }
+        spec.write_text(json.dumps(job), encoding="utf-8")
+        return await self.kernel.call("fork_rest", str(spec)), result
+
+    async def notebook_rest(self) -> None:
+        """Run the notebook's cells after the shared ones (the page's blocks that are not solutions)."""
+        for number in range(self.shared, len(self.blocks)):
+            if number in self.cells:
+                await self._execute(number)
+
+    async def page_rest(self, child: int, result: Path) -> dict:
+        """Wait for the copy running the page's rest; return what it wrote."""
+        status = await self.kernel.call("wait", child, self.limit)
+        if status is None:
+            raise _Failed(f"{self.name}: the page's blocks after its first solution ran over {self.limit:.0f} s")
+        if status != 0:
+            raise _Failed(f"{self.name}: the run of the page after its first solution ended with exit status {status}")
+        rest = json.loads(result.read_text(encoding="utf-8"))
+        if rest["error"]:
+            raise _Failed(rest["error"])
+        return rest
+
+    async def run(self, env: dict[str, str]) -> Outcome:
+        page = page_error = notebook_error = None
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="primer-page-rest-") as scratch:
+            async with self.client.async_setup_kernel(env=env):
+                await self.kernel.install_helpers()
+                setup = next(index for index, cell in enumerate(self.notebook.cells) if cell.cell_type == "code")
+                await self.client.async_execute_cell(self.notebook.cells[setup], setup)
                 try:
-                    for number in range(shared, len(blocks)):
-                        if number in cells:
-                            cell = notebook.cells[cells[number]]
-                            await client.async_execute_cell(cell, cells[number])
-                            counts[cell.execution_count] = number
-                except CellExecutionError as error:
-                    counts[notebook.cells[cells[number]].execution_count] = number
-                    notebook_error = failure(name, path, blocks, counts, error)
-            notebook_seconds = time.perf_counter() - start
-            if child is not None:
-                status = await kernel.call("wait", child)
-                if status == 0:
-                    rest = json.loads(result.read_text(encoding="utf-8"))
-                else:
-                    page_error = f"{name}: the run of the page after its first solution ended with exit status {status}"
-    if page_error is None and rest is not None and rest["error"]:
-        page_error = rest["error"]
-    if page_error is not None:
-        return Outcome(None, page_error, notebook_seconds, notebook_error)
-    rest = rest or {"blocks": [], "seconds": 0.0, "cpu_seconds": 0.0}
-    page = snippets.PageResult(
-        page=name,
-        blocks=[snippets.block_result(outcome) for outcome in outputs + rest["blocks"]],
-        seconds=shared_seconds + rest["seconds"],
-        cpu_seconds=shared_cpu + rest["cpu_seconds"],
-    )
-    return Outcome(page, None, notebook_seconds, notebook_error)
+                    outputs, seconds, cpu_seconds = await self.shared_part()
+                except _Failed as failed:  # the page and the notebook alike
+                    return Outcome(None, str(failed), time.perf_counter() - start, str(failed))
+                child = await self.fork_rest(Path(scratch)) if self.shared < len(self.blocks) else None
+                try:
+                    await self.notebook_rest()
+                except _Failed as failed:
+                    notebook_error = str(failed)
+                notebook_seconds = time.perf_counter() - start
+                rest = {"blocks": [], "seconds": 0.0, "cpu_seconds": 0.0}
+                try:
+                    rest = await self.page_rest(*child) if child is not None else rest
+                except _Failed as failed:
+                    page_error = str(failed)
+        if page_error is None:
+            page = snippets.PageResult(
+                page=self.name,
+                blocks=[snippets.block_result(outcome) for outcome in outputs + rest["blocks"]],
+                seconds=seconds + rest["seconds"],
+                cpu_seconds=cpu_seconds + rest["cpu_seconds"],
+            )
+        return Outcome(page, page_error, notebook_seconds, notebook_error)
+
+
+class _Failed(Exception):
+    """A page or notebook failure, its message naming the page line."""
 
 
 def run(path: Path, folder: Path, limit: float, env: dict[str, str], server: kernel_forks.ForkServer) -> Outcome:
@@ -271,4 +304,4 @@ def run(path: Path, folder: Path, limit: float, env: dict[str, str], server: ker
 
     ``env`` is the kernel's environment; ``limit`` the seconds any one cell may take.
     """
-    return asyncio.run(_run(path, folder, limit, env, server))
+    return asyncio.run(_PageRun(path, folder, limit, server).run(env))
