@@ -199,6 +199,20 @@ def launch(path: str, argv: list[str]) -> int:
     return int(json.loads(line)["exit"]) if line else 1
 
 
+def _end_with_starter() -> None:
+    """In the server's process before it starts (Linux): be sent SIGTERM when the process that started it ends.
+
+    A test run stopped without its clean-up (killed) then leaves no server behind; its
+    kernels end with their clients, which end when the server is gone.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ForkServer:
     """The fork server as a subprocess: started with :meth:`start`, ended with :meth:`stop`.
 
@@ -219,6 +233,7 @@ class ForkServer:
             env=self._env,
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=_end_with_starter,
         )
         deadline = time.monotonic() + timeout
         line = self._process.stdout.readline()
