@@ -17,8 +17,8 @@ math, images, the "tested with" banner, the notebook download and the files load
 also saves a screenshot (``test-artifacts/screenshots/``: the first screen, or the whole
 page where a check fails or ``TORCHPRIMER_SCREENSHOTS=full``) and its own timing per step
 (``test-artifacts/site-visits.json``). ``PARALLEL_PAGES`` tabs visit the pages, each
-keeping its tab from page to page (Playwright's async API on one event loop), while the
-interactive checks (``@interaction``) run beside them. Each visit waits for specific
+keeping its tab from page to page (Playwright's async API on one event loop); the
+interactive checks (``@interaction``) run in the tab that has just visited their page. Each visit waits for specific
 conditions (math typeset, images and fonts loaded, search ready, no request in flight),
 never for a fixed time. The tests then only read the records, and a failure names its page.
 """
@@ -355,24 +355,6 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         instance.close()
 
 
-async def open_tab(context, url: str):
-    """Open ``url`` in a new tab that records console errors and uncaught exceptions (``tab.errors``)."""
-    tab = await context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    tab.errors = []
-
-    def on_console(message) -> None:
-        # A request aborted for leaving the machine logs an error too; it is reported as a
-        # blocked request (context.offline.blocked), not twice.
-        if message.type == "error" and message.location.get("url") not in context.offline.blocked:
-            tab.errors.append(f"{message.text} ({message.location.get('url')})")
-
-    tab.on("console", on_console)
-    tab.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
-    await tab.goto(url, wait_until="load")
-    return tab
-
-
 @dataclass
 class Visit:
     """What one visit of a page found; every per-page test reads its part."""
@@ -463,8 +445,9 @@ class Tab:
     cleared after each visit. A visit that breaks gets the next page a new context.
     """
 
-    def __init__(self, browser: Browser) -> None:
+    def __init__(self, browser: Browser, base: str) -> None:
         self.browser = browser
+        self.base = base
         self.context = None
         self.tab = None
         self.record: Visit | None = None  # the visit under way: the tab's events are written into it
@@ -474,6 +457,8 @@ class Tab:
     async def open(self) -> None:
         """A new context and tab whose events go to the current visit's record."""
         self.context = await self.browser.new_context()
+        # For the copy button's check, which reads what it copied (nothing else uses the clipboard).
+        await self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.base)
         self.context.on("request", lambda request: self.in_flight.add(request))
         self.context.on("requestfailed", lambda request: self.in_flight.discard(request))
         self.context.on("requestfinished", self._finished)
@@ -497,10 +482,14 @@ class Tab:
             await self.context.close()
         self.context = self.tab = None
 
-    async def visit(self, base: str, site: Path, page: str, downloads: Path) -> Visit:
-        """Open ``page`` and record everything the per-page tests check."""
+    async def visit(self, site: Path, page: str, downloads: Path, outcomes: dict[str, object]) -> Visit:
+        """Open ``page`` and record everything the per-page tests check; then run its interactions.
+
+        Each interaction registered for the page (:func:`interaction`) runs in this tab
+        right after the visit, and what it returned or raised goes into ``outcomes``.
+        """
         record = self.record = Visit(page)
-        start = time.perf_counter()
+        start = lap = time.perf_counter()
         if self.tab is None:
             await self.open()
         self.in_flight.clear()
@@ -508,7 +497,7 @@ class Tab:
         self.context.offline.blocked.clear()
         tab = self.tab
         try:
-            await tab.goto(page_url(base, page), wait_until="load")
+            await tab.goto(page_url(self.base, page), wait_until="load")
             lap = record.lap("load", start)
             await _settle(tab, self.in_flight, site / page)
             lap = record.lap("settle", lap)
@@ -528,47 +517,84 @@ class Tab:
             lap = record.lap("checks and download", lap)
             record.blocked = list(self.context.offline.blocked)
             await _screenshot(tab, page, whole=SCREENSHOT_MODE == "full" or record.has_problems())
-            record.lap("screenshot", lap)
-            await tab.evaluate(CLEAR_STORAGE)
+            lap = record.lap("screenshot", lap)
         except Exception as error:  # noqa: BLE001 - the page's tests report it, naming the page
             record.failure = f"{type(error).__name__}: {error}"
             record.blocked = list(self.context.offline.blocked)
             await self.close()  # the next page starts in a new context
+        for name, function in INTERACTIONS.get(page, []):
+            outcomes[name] = await self.interact(page, name, function, record)
+        if INTERACTIONS.get(page):
+            record.lap("interactions", lap)
+        if self.tab is not None:
+            await self.tab.evaluate(CLEAR_STORAGE)
         record.seconds = time.perf_counter() - start
         return record
 
+    async def interact(self, page: str, name: str, function: Callable, visit: Visit) -> object:
+        """Run interaction ``name`` on ``page`` as the visit left it; return what it returned or raised."""
+        if visit.failure:
+            return AssertionError(f"{name} did not run: the visit of {page} failed: {visit.failure}")
+        self.record = Visit(page)  # the console errors of the interaction, apart from the visit's
+        self.context.offline.blocked.clear()
+        view = View(page=page, tab=self.tab, context=self.context, site_url=self.base, errors=self.record.errors)
+        try:
+            return await function(view)
+        except Exception as error:  # noqa: BLE001 - raised again by the interaction's own test
+            await self.close()  # a tab left in an unknown state: the next page starts in a new context
+            return error
+        finally:
+            self.record = visit
 
-async def visit_all(browser: Browser, base: str, site: Path, pages: list[str], downloads: Path) -> dict[str, Visit]:
+
+@dataclass
+class View:
+    """What an interaction works with: the tab, on its page as the visit left it."""
+
+    page: str  # the site page, e.g. ``index.html``
+    tab: object  # the Playwright page
+    context: object  # its browser context (``context.offline.blocked``: requests that tried to leave)
+    site_url: str
+    errors: list[str]  # console errors and uncaught exceptions since the interaction began
+
+
+async def visit_all(browser: Browser, base: str, site: Path, pages: list[str], downloads: Path) -> Runs:
     """Visit ``pages`` on ``PARALLEL_PAGES`` tabs, each taking the next page when it is done."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for page in pages:
         queue.put_nowait(page)
     records: dict[str, Visit] = {}
+    outcomes: dict[str, object] = {}
 
     async def worker() -> None:
-        tab = Tab(browser)
+        tab = Tab(browser, base)
         try:
             while not queue.empty():
                 page = queue.get_nowait()
-                records[page] = await tab.visit(base, site, page, downloads)
+                records[page] = await tab.visit(site, page, downloads, outcomes)
         finally:
             await tab.close()
 
     await asyncio.gather(*(worker() for _ in range(PARALLEL_PAGES)))
-    return {page: records[page] for page in pages}
+    return Runs({page: records[page] for page in pages}, outcomes)
 
 
 #: The interactive checks (copy button, search, language switcher, ...), registered by the
-#: test modules with :func:`interaction`. Each is a coroutine function taking the browser
-#: and the site's address; they run one after another on a lane of their own, beside the
-#: page visits, and each test then reads its outcome.
-INTERACTIONS: dict[str, Callable[[Browser, str], Awaitable]] = {}
+#: test modules with :func:`interaction`, by the page they start on. Each is a coroutine
+#: function taking a :class:`View`; it runs in the tab that has just visited its page, so
+#: it costs no page load of its own, and its test then reads its outcome.
+INTERACTIONS: dict[str | None, list[tuple[str, Callable[[View], Awaitable]]]] = {}
 
 
-def interaction(function: Callable[[Browser, str], Awaitable]) -> Callable[[Browser, str], Awaitable]:
-    """Register ``function`` to run beside the page visits; its test reads ``browser_runs.outcome(name)``."""
-    INTERACTIONS[function.__name__] = function
-    return function
+def interaction(page: str | None) -> Callable:
+    """Register the decorated function to run on ``page`` right after its visit; its test reads
+    ``browser_runs.outcome(name)``. ``None`` (no such page in the build) never runs: its test fails."""
+
+    def register(function: Callable[[View], Awaitable]) -> Callable[[View], Awaitable]:
+        INTERACTIONS.setdefault(page, []).append((function.__name__, function))
+        return function
+
+    return register
 
 
 @dataclass
@@ -580,21 +606,13 @@ class Runs:
 
     def outcome(self, name: str) -> object:
         """What interaction ``name`` returned; re-raises what it raised (a failed assert fails the test)."""
+        if name not in self.outcomes:
+            pages = [page for page, found in INTERACTIONS.items() for n, _ in found if n == name]
+            raise AssertionError(f"{name} did not run: its page {pages} is not in the built site")
         value = self.outcomes[name]
         if isinstance(value, BaseException):
             raise value
         return value
-
-
-async def run_interactions(browser: Browser, base: str) -> dict[str, object]:
-    """Run every registered interaction in turn; keep what each returned or raised."""
-    outcomes: dict[str, object] = {}
-    for name, function in INTERACTIONS.items():
-        try:
-            outcomes[name] = await function(browser, base)
-        except Exception as error:  # noqa: BLE001 - raised again by the interaction's own test
-            outcomes[name] = error
-    return outcomes
 
 
 @pytest.fixture(scope="session")
@@ -603,14 +621,8 @@ def browser_runs(browser: Browser, site_url: str, site_dir: Path) -> Iterator[Ru
     start = time.perf_counter()
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no screenshot of a page that no longer exists
 
-    async def everything(downloads: Path) -> Runs:
-        records, outcomes = await asyncio.gather(
-            visit_all(browser, site_url, site_dir, site_pages(), downloads), run_interactions(browser, site_url)
-        )
-        return Runs(records, outcomes)
-
     with tempfile.TemporaryDirectory(prefix="torchprimer-site-downloads-") as downloads:
-        runs = browser.run(everything(Path(downloads)))
+        runs = browser.run(visit_all(browser, site_url, site_dir, site_pages(), Path(downloads)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "site-visits.json").write_text(
         json.dumps(

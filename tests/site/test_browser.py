@@ -6,9 +6,9 @@ text), log no console error, show no broken image, and load nothing from outside
 machine; a screenshot of each is saved under ``test-artifacts/screenshots/`` (JPEG: its first
 screen, the whole page where a check fails or with ``TORCHPRIMER_SCREENSHOTS=full``).
 Every tutorial shows the "tested with" banner, and every page that offers a notebook
-delivers a valid one. Then the interactive parts, each on its own tab: the copy button,
-search, the language switcher and the dark-mode toggle. They run beside the page visits
-(``@interaction``, in ``conftest.py``), and each test reads its outcome.
+delivers a valid one. Then the interactive parts: the copy button, search, the language
+switcher and the dark-mode toggle. Each runs on its page right after that page's visit, in
+the same tab (``@interaction``, in ``conftest.py``), and each test reads its outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 import nbformat
-from conftest import SCREENSHOTS, SITE, Runs, Visit, interaction, open_tab, page_url, wait_for_search
+from conftest import SCREENSHOTS, SITE, Runs, View, Visit, interaction, page_url, wait_for_search
 
 from tools import notebooks
 
@@ -104,65 +104,53 @@ def _copy_page() -> str | None:
     return None
 
 
-@interaction
-async def copy_button(browser, site_url: str) -> None:
-    page = _copy_page()
-    assert page, "no tutorial page with a Python block to copy from"
-    context = await browser.new_context()
-    try:
-        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
-        tab = await open_tab(context, page_url(site_url, page))
-        block = tab.locator("article div.language-python pre").first
-        expected = await block.locator("code").evaluate("element => element.textContent")
-        await block.hover()
-        button = block.locator(COPY_BUTTON)
-        assert await button.count() == 1, f"{page}: the code block has no copy button"
-        await button.click()
-        copied = await tab.evaluate("() => navigator.clipboard.readText()")
-        assert _normalized(copied) == _normalized(expected), page
-        assert "import" in copied, page
-        assert not tab.errors, f"{page}: {tab.errors}"
-    finally:
-        await context.close()
+@interaction(_copy_page())
+async def copy_button(view: View) -> None:
+    block = view.tab.locator("article div.language-python pre").first
+    expected = await block.locator("code").evaluate("element => element.textContent")
+    await block.hover()
+    button = block.locator(COPY_BUTTON)
+    assert await button.count() == 1, f"{view.page}: the code block has no copy button"
+    await button.click()
+    copied = await view.tab.evaluate("() => navigator.clipboard.readText()")
+    assert _normalized(copied) == _normalized(expected), view.page
+    assert "import" in copied, view.page
+    assert not view.errors, f"{view.page}: {view.errors}"
 
 
 def test_copy_button_copies_the_code(browser_runs: Runs) -> None:
     browser_runs.outcome("copy_button")
 
 
-async def _search(browser, site_url: str, start: str, query: str) -> list[str]:
-    """Type ``query`` into the search box of ``start`` and return the results' addresses."""
-    context = await browser.new_context()
-    try:
-        tab = await open_tab(context, page_url(site_url, start))
-        # Type once search is ready (building the index of a whole edition can take a busy
-        # machine many seconds). Material searches on each key released in the box; text
-        # with no key of its own (Chinese, entered through an input method) arrives whole,
-        # and the key that commits it is released after: the same here with fill() and End.
-        # Typed before search was ready, the query was searched only where the index
-        # happened to be built after the typing: a race, which a busy machine lost.
-        await wait_for_search(tab, SITE / start, timeout_ms=SEARCH_READY_MS)
-        box = tab.locator("input.md-search__input")
-        await box.click()
-        await box.fill(query)
-        await box.press("End")
-        results = tab.locator(".md-search-result__list a")
-        await results.first.wait_for(timeout=20_000)
-        hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
-        assert not tab.errors, tab.errors
-        return hrefs
-    finally:
-        await context.close()
+async def _search(view: View, query: str) -> list[str]:
+    """Type ``query`` into the search box of the view's page and return the results' addresses."""
+    # Type once search is ready (the visit waited for it; building the index of a whole
+    # edition can take a busy machine many seconds). Material searches on each key released
+    # in the box; text with no key of its own (Chinese, entered through an input method)
+    # arrives whole, and the key that commits it is released after: the same here with
+    # fill() and End. Typed before search was ready, the query was searched only where the
+    # index happened to be built after the typing: a race, which a busy machine lost.
+    await wait_for_search(view.tab, SITE / view.page, timeout_ms=SEARCH_READY_MS)
+    box = view.tab.locator("input.md-search__input")
+    await box.click()
+    await box.fill(query)
+    await box.press("End")
+    results = view.tab.locator(".md-search-result__list a")
+    await results.first.wait_for(timeout=20_000)
+    hrefs = [await results.nth(i).get_attribute("href") or "" for i in range(await results.count())]
+    await box.press("Escape")  # search closed, as the page's other interactions expect it
+    assert not view.errors, view.errors
+    return hrefs
 
 
-@interaction
-async def english_search(browser, site_url: str) -> list[str]:
-    return await _search(browser, site_url, "index.html", "CrossEntropyLoss")
+@interaction("index.html")
+async def english_search(view: View) -> list[str]:
+    return await _search(view, "CrossEntropyLoss")
 
 
-@interaction
-async def chinese_search(browser, site_url: str) -> list[str]:
-    return await _search(browser, site_url, "zh/index.html", "交叉熵")
+@interaction("zh/index.html")
+async def chinese_search(view: View) -> list[str]:
+    return await _search(view, "交叉熵")
 
 
 def test_search_finds_cross_entropy_loss(browser_runs: Runs) -> None:
@@ -196,32 +184,27 @@ def test_pages_declare_their_language(site_dir: Path) -> None:
 SWITCHER_PAGE = "tutorials/06-loss-functions/index.html"
 
 
-@interaction
-async def language_switcher(browser, site_url: str) -> None:
+@interaction(SWITCHER_PAGE)
+async def language_switcher(view: View) -> None:
     """From a chapter, 中文 opens the same chapter in Chinese, and English leads back to it."""
-    page = SWITCHER_PAGE
+    tab, page = view.tab, view.page
 
-    async def switch(tab, name: str) -> None:
+    async def switch(name: str) -> None:
         await tab.locator("button[aria-label] + .md-select__inner, .md-select").first.hover()
         link = tab.locator(f"a.md-select__link:text-is('{name}')")
         await link.click()
         await tab.wait_for_load_state("load")
 
-    context = await browser.new_context()
-    try:
-        tab = await open_tab(context, page_url(site_url, page) + "#step-3-the-shapes-cross-entropy-expects")
-        await switch(tab, "中文")
-        assert tab.url == page_url(site_url, "zh/" + page), tab.url
-        assert await tab.evaluate("() => document.documentElement.lang") == "zh"
-        assert await tab.locator("#step-3-the-shapes-cross-entropy-expects").count() == 1, (
-            "the Chinese page lacks the English section anchor"
-        )
-        await switch(tab, "English")
-        assert tab.url == page_url(site_url, page), tab.url
-        assert await tab.evaluate("() => document.documentElement.lang") == "en"
-        assert not tab.errors, tab.errors
-    finally:
-        await context.close()
+    await switch("中文")
+    assert tab.url == page_url(view.site_url, "zh/" + page), tab.url
+    assert await tab.evaluate("() => document.documentElement.lang") == "zh"
+    assert await tab.locator("#step-3-the-shapes-cross-entropy-expects").count() == 1, (
+        "the Chinese page lacks the English section anchor"
+    )
+    await switch("English")
+    assert tab.url == page_url(view.site_url, page), tab.url
+    assert await tab.evaluate("() => document.documentElement.lang") == "en"
+    assert not view.errors, view.errors
 
 
 def test_language_switcher_leads_to_the_same_page(browser_runs: Runs) -> None:
@@ -231,19 +214,14 @@ def test_language_switcher_leads_to_the_same_page(browser_runs: Runs) -> None:
 OUTSIDE = ["https://cdn.example.com/lib.js", "http://10.255.255.1/image.png"]
 
 
-@interaction
-async def outside_requests(browser, site_url: str) -> None:
+@interaction("index.html")
+async def outside_requests(view: View) -> None:
     """Guards the no-outside-request check: a request by name or by address fails, and is listed."""
-    context = await browser.new_context()
-    try:
-        tab = await open_tab(context, page_url(site_url, "index.html"))
-        fetched = await tab.evaluate(
-            "async urls => Promise.all(urls.map(u => fetch(u).then(() => true, () => false)))", OUTSIDE
-        )
-        assert fetched == [False, False], f"a request left the machine: {dict(zip(OUTSIDE, fetched))}"
-        assert sorted(context.offline.blocked) == sorted(OUTSIDE), context.offline.blocked
-    finally:
-        await context.close()
+    fetched = await view.tab.evaluate(
+        "async urls => Promise.all(urls.map(u => fetch(u).then(() => true, () => false)))", OUTSIDE
+    )
+    assert fetched == [False, False], f"a request left the machine: {dict(zip(OUTSIDE, fetched))}"
+    assert sorted(view.context.offline.blocked) == sorted(OUTSIDE), view.context.offline.blocked
 
 
 def test_requests_to_other_hosts_fail_and_are_recorded(browser_runs: Runs) -> None:
@@ -253,23 +231,19 @@ def test_requests_to_other_hosts_fail_and_are_recorded(browser_runs: Runs) -> No
 SCHEME = "() => document.body.getAttribute('data-md-color-scheme')"
 
 
-@interaction
-async def dark_mode(browser, site_url: str) -> None:
-    context = await browser.new_context()
-    try:
-        tab = await open_tab(context, page_url(site_url, "index.html"))
-        toggle = tab.locator("form[data-md-component=palette] label:not([hidden])")
-        assert await tab.evaluate(SCHEME) == "default"
-        await toggle.click()
-        await tab.wait_for_function(f"() => ({SCHEME})() === 'slate'")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await tab.screenshot(path=str(SCREENSHOTS / "index-dark.png"))
-        await toggle.click()
-        await tab.wait_for_function(f"() => ({SCHEME})() === 'default'")
-        assert await tab.evaluate(SCHEME) == "default"
-        assert not tab.errors, tab.errors
-    finally:
-        await context.close()
+@interaction("index.html")
+async def dark_mode(view: View) -> None:
+    tab = view.tab
+    toggle = tab.locator("form[data-md-component=palette] label:not([hidden])")
+    assert await tab.evaluate(SCHEME) == "default"
+    await toggle.click()
+    await tab.wait_for_function(f"() => ({SCHEME})() === 'slate'")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await tab.screenshot(path=str(SCREENSHOTS / "index-dark.png"))
+    await toggle.click()
+    await tab.wait_for_function(f"() => ({SCHEME})() === 'default'")
+    assert await tab.evaluate(SCHEME) == "default"
+    assert not view.errors, view.errors
 
 
 def test_dark_mode_toggle(browser_runs: Runs) -> None:
