@@ -1,10 +1,12 @@
 """Find and run the code blocks of a documentation page.
 
 Every ```python fence of a page runs, in order, in one namespace, the way a reader who
-copies the blocks one after the other into a Python session would run them. The same
-runner serves the tests (``tests/test_docs.py``) and the site build
-(``tools/mkdocs_hooks.py``), so the output and the figures shown on a page are those of
-the code that ran.
+copies the blocks one after the other into a Python session would run them. The tests
+run each page in a Jupyter kernel together with its notebook (``tools/page_kernel.py``);
+:func:`run_page` runs it in this process, for the site build when a page has no tested
+result yet (``mkdocs serve`` after an edit) and for the runner's own tests. Both use the
+same loop (``tools/blocks.py``) and cache their results here under the same key, so the
+output and the figures shown on a page are those of the code that ran.
 
 Blocks are found with the same rule as mktestdocs (a line holding three backticks opens
 or closes a block; the info string must be exactly ``python``), but with their line
