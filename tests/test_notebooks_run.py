@@ -21,7 +21,6 @@ busy machine included); run times are written to ``test-artifacts/notebook-run-t
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -34,8 +33,6 @@ from tools import notebook_pages, notebooks, page_kernel, snippets
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-#: The terminal colour codes in a kernel's traceback.
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _pages() -> list[Path]:
@@ -61,7 +58,7 @@ def test_notebook_runs_top_to_bottom(name: str, kernel_runs: dict[str, Future], 
     else:
         notebook, seconds = outcome
         if isinstance(seconds, nbclient.exceptions.CellExecutionError):
-            message = _ANSI.sub("", str(seconds))
+            message = page_kernel.without_colours(str(seconds))
             pytest.fail(
                 f"{failing_location(path, notebook)}: the downloadable notebook fails under Run All:\n{message}",
                 pytrace=False,

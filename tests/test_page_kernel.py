@@ -41,6 +41,13 @@ def line_of(text: str, needle: str) -> int:
     return next(number for number, line in enumerate(text.split("\n"), 1) if needle in line)
 
 
+def assert_names_line(message: str | None, text: str, code: str, error: str) -> None:
+    """``message`` names the line of ``text`` holding ``code`` as ``page.md:<line>: <error>``, and shows it."""
+    assert message is not None
+    assert f"page.md:{line_of(text, code)}: {error}" in message, message
+    assert code in message
+
+
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
     return page_kernel.kernel_env(threads=1)
@@ -93,8 +100,7 @@ def test_the_full_program_runs_without_the_names_before_it(tmp_path: Path, serve
     text = page("> x = 1", "## The full program", "> print(x + 1)")
     outcome = run(tmp_path, text, server, env)
     assert outcome.page is None
-    assert f"page.md:{line_of(text, 'print(x + 1)')}: NameError" in outcome.page_error
-    assert "print(x + 1)" in outcome.page_error
+    assert_names_line(outcome.page_error, text, "print(x + 1)", "NameError")
     assert outcome.notebook_error == outcome.page_error
 
 
@@ -104,22 +110,21 @@ def test_a_notebook_that_needs_a_solution_fails_while_the_page_runs(tmp_path: Pa
     outcome = run(tmp_path, text, server, env)
     assert outcome.page_error is None
     assert [block.stdout for block in outcome.page.blocks] == ["", "", "2\n"]
-    assert f"page.md:{line_of(text, 'print(helper)')}: NameError" in outcome.notebook_error
+    assert_names_line(outcome.notebook_error, text, "print(helper)", "NameError")
 
 
 def test_a_failing_solution_names_its_page_line(tmp_path: Path, server, env) -> None:
     text = page("> x = 1", ">> y = x / 0", "> print(x)")
     outcome = run(tmp_path, text, server, env)
     assert outcome.page is None
-    assert f"page.md:{line_of(text, 'y = x / 0')}: ZeroDivisionError" in outcome.page_error
-    assert "y = x / 0" in outcome.page_error
+    assert_names_line(outcome.page_error, text, "y = x / 0", "ZeroDivisionError")
     assert outcome.notebook_error is None  # the notebook has no solution cell
 
 
 def test_a_function_from_an_earlier_cell_is_named_where_it_fails(tmp_path: Path, server, env) -> None:
     text = page("> def half(n):\n    return n / 0", "> half(4)")
     outcome = run(tmp_path, text, server, env)
-    assert f"page.md:{line_of(text, 'return n / 0')}: ZeroDivisionError" in outcome.page_error
+    assert_names_line(outcome.page_error, text, "return n / 0", "ZeroDivisionError")
 
 
 def test_the_kernel_namespace_gets_no_helper_names(tmp_path: Path, server, env) -> None:

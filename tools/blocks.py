@@ -53,6 +53,13 @@ def figures() -> list[dict[str, str]]:
     return images
 
 
+def source_line(path: str, line: int) -> str:
+    """Line number ``line`` of the file at ``path``, stripped ("" past its end)."""
+    with open(path, encoding="utf-8") as file:
+        lines = file.read().split("\n")
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
 def describe_failure(path: str, name: str, block_line: int, error: BaseException, printed: str, root: str) -> str:
     """Name the page (``name``) and the line that failed, show that line and the traceback.
 
@@ -61,9 +68,7 @@ def describe_failure(path: str, name: str, block_line: int, error: BaseException
     """
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == path]
     line = frames[-1].lineno if frames else getattr(error, "lineno", None) or block_line
-    with open(path, encoding="utf-8") as file:
-        lines = file.read().split("\n")
-    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    shown = source_line(path, line)
     trace = "".join(traceback.format_exception(error)).replace(root.rstrip(os.sep) + os.sep, "")
     message = f"{name}:{line}: {type(error).__name__}: {error}\n    {shown}\n\n{trace}"
     if printed:

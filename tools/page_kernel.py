@@ -37,7 +37,7 @@ from mkdocs.utils.meta import get_data
 from nbclient import NotebookClient  # bound here: a test replaces nbclient.NotebookClient while runs start
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from tools import kernel_forks, notebook_pages, notebooks, settings, snippets
+from tools import blocks, kernel_forks, notebook_pages, notebooks, settings, snippets
 
 #: Seconds a run may take for each second of its page's time budget, plus a fixed allowance.
 BUDGET_FACTOR = 4
@@ -46,7 +46,7 @@ STARTUP_SECONDS = 30
 PROJECT_NOTEBOOK_BUDGET = 60
 
 #: The kernel-side helpers (standard library only), sent to the kernel as source.
-HELPERS = Path(__file__).with_name("blocks.py")
+HELPERS = Path(blocks.__file__)
 #: The module name the helpers get inside the kernel; nothing enters the notebook's namespace.
 HELPER_MODULE = "primer_blocks"
 #: A frame of a cell in an IPython traceback: ``Cell In[7], line 3``.
@@ -161,28 +161,31 @@ class _Kernel:
         await self.run(f"exec(compile({source!r}, {str(HELPERS)!r}, 'exec'), {namespace})")
 
 
+def without_colours(text: str) -> str:
+    """``text`` (a kernel's traceback) without its terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
 def _stdout(cell: nbformat.NotebookNode) -> str:
     return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
 
 
 def failure(
-    name: str, path: Path, blocks: list[snippets.Block], counts: dict[int, int], error: CellExecutionError
+    name: str, path: Path, page_blocks: list[snippets.Block], counts: dict[int, int], error: CellExecutionError
 ) -> str:
     """``docs/<page>.md:<line>: <error>`` for a cell that raised, with the line and the kernel's traceback.
 
     ``counts`` maps each cell's execution count to its block; the line is that of the last
     traceback frame in a cell of the page (a function defined in an earlier cell included).
     """
-    trace = _ANSI.sub("", str(error))
+    trace = without_colours(str(error))
     line = None
     for count, offset in _CELL_FRAME.findall(trace):
         if int(count) in counts:
-            line = blocks[counts[int(count)]].line + int(offset) - 1
+            line = page_blocks[counts[int(count)]].line + int(offset) - 1
     if line is None:
         return f"{name}: {error.ename}: {error.evalue}\n\n{trace}"
-    lines = path.read_text(encoding="utf-8").split("\n")
-    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    return f"{name}:{line}: {error.ename}: {error.evalue}\n    {shown}\n\n{trace}"
+    return f"{name}:{line}: {error.ename}: {error.evalue}\n    {blocks.source_line(str(path), line)}\n\n{trace}"
 
 
 class _PageRun:
